@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The local lab: systemd containers on a Docker network of the lab's own, converged by
+# `ansible-playbook site.yml -i inventory/lab`.
+#
+#   scripts/lab.sh up     start (or keep) the containers and converge them
+#   scripts/lab.sh down   remove the containers and the network (not the image)
+#   scripts/lab.sh env    print the exports that point the prefect CLI at the lab
+#
+# env: LAB_LINUX_WORKERS (default 2), ZP_IMAGE, ZP_CACHE_DIR, ANSIBLE_ARGS (extra arguments
+#      for ansible-playbook).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
+
+network=zp-lab
+control=zp-lab-control
+credentials=$here/inventory/lab/.credentials
+ui_port=4200
+
+cmd_up() {
+  ensure_docker
+  build_image
+  docker network inspect "$network" >/dev/null 2>&1 || docker network create "$network" >/dev/null
+  start_host "$control" prefect_control -p "127.0.0.1:${ui_port}:4200"
+  wait_for_systemd "$control"
+  log "converging: ansible-playbook site.yml -i inventory/lab"
+  local start=$SECONDS
+  # shellcheck disable=SC2086
+  "$VENV/bin/ansible-playbook" -i inventory/lab site.yml ${ANSIBLE_ARGS:-}
+  log "converged in $(( SECONDS - start )) s"
+  cat <<MSG
+
+The lab is up.
+  Prefect UI and API:  http://127.0.0.1:${ui_port}  (API: http://127.0.0.1:${ui_port}/api)
+  Login:               the user and password after PREFECT_API_AUTH_STRING= in ${credentials}/client.env
+  CLI from here:       eval "\$(make -s lab-env)" && .venv/bin/prefect work-pool ls
+  Remove it:           make lab-down
+MSG
+}
+
+# start_host NAME GROUP [extra docker run args]: start a systemd container unless it runs.
+start_host() {
+  local name=$1 group=$2
+  shift 2
+  if [ "$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
+    return
+  fi
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  log "starting $name ($group)"
+  mkdir -p "$CACHE_DIR/pip"
+  docker run -d --name "$name" --hostname "$name" --network "$network" \
+    --label zoe-prefect.lab=1 --label "zoe-prefect.group=$group" \
+    "${SYSTEMD_RUN_ARGS[@]}" \
+    -v "$CACHE_DIR/pip:/root/.cache/pip" \
+    "$@" "$IMAGE" >/dev/null
+}
+
+cmd_down() {
+  local ids
+  ids=$(docker ps -aq --filter label=zoe-prefect.lab=1 2>/dev/null || true)
+  if [ -n "$ids" ]; then
+    log "removing the lab's containers"
+    # shellcheck disable=SC2086
+    docker rm -f $ids >/dev/null
+  fi
+  docker network rm "$network" >/dev/null 2>&1 || true
+  log "lab removed (image $IMAGE and ${credentials} kept)"
+}
+
+cmd_env() {
+  if [ ! -f "$credentials/client.env" ]; then
+    echo "no lab credentials in $credentials: run 'make lab' first" >&2
+    exit 1
+  fi
+  local name value
+  while IFS='=' read -r name value; do
+    case "$name" in PREFECT_*) printf 'export %s=%q\n' "$name" "$value" ;; esac
+  done <"$credentials/client.env"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  env) cmd_env ;;
+  *) echo "usage: $0 up|down|env" >&2; exit 2 ;;
+esac

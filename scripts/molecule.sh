@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Run molecule scenarios the way CI does: Docker engine up, base image built once and shared,
+# pip's download cache shared by every container, each scenario's time reported.
+#
+# usage: scripts/molecule.sh [SCENARIO ...]   (default: every scenario under molecule/)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
+
+ensure_docker
+build_image
+mkdir -p "$CACHE_DIR/pip"
+export ZP_IMAGE=$IMAGE ZP_CACHE_DIR=$CACHE_DIR
+export PATH="$VENV/bin:$PATH"
+# Plain output: CI logs are read as text.
+export NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
+
+if [ $# -eq 0 ]; then
+  set -- $(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
+fi
+
+report=()
+for scenario in "$@"; do
+  start=$SECONDS
+  log "molecule test -s $scenario"
+  if ! molecule test -s "$scenario"; then
+    log "scenario $scenario FAILED after $(( SECONDS - start )) s" >&2
+    exit 1
+  fi
+  report+=("$scenario: $(( SECONDS - start )) s")
+done
+log "all scenarios passed:"
+printf '  %s\n' "${report[@]}"
