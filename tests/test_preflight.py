@@ -1,0 +1,161 @@
+"""Bad input is refused before any host changes, with a message that says what to fix.
+
+Each case writes an inventory around real test hosts (systemd containers from the project's
+base image, plus one container without systemd) and runs the whole site.yml: it must fail in
+the preflight play, name the problem, and leave every host unchanged.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, run_playbook
+
+NETWORK = "zp-test-preflight"
+SYSTEMD_HOST = "zp-test-ctl"
+PLAIN_HOST = "zp-test-plain"
+SYSTEMD_ARGS = [
+    "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock",
+]  # fmt: skip
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[None]:
+    """A systemd host and a host whose PID 1 is not systemd, on a network of the test's own."""
+    image = subprocess.run(
+        ["scripts/docker-ready.sh"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    docker("rm", "-f", SYSTEMD_HOST, PLAIN_HOST, check=False)
+    docker("network", "rm", NETWORK, check=False)
+    docker("network", "create", NETWORK)
+    docker("run", "-d", "--name", SYSTEMD_HOST, "--network", NETWORK, *SYSTEMD_ARGS, image)
+    docker(
+        "run",
+        "-d",
+        "--name",
+        PLAIN_HOST,
+        "--network",
+        NETWORK,
+        image,
+        "sleep",
+        "infinity",
+    )
+    docker("exec", SYSTEMD_HOST, "systemctl", "is-system-running", "--wait", check=False)
+    yield
+    docker("rm", "-f", SYSTEMD_HOST, PLAIN_HOST, check=False)
+    docker("network", "rm", NETWORK, check=False)
+
+
+def host(name: str = SYSTEMD_HOST) -> dict:
+    return {
+        name: {
+            "ansible_connection": "community.docker.docker",
+            "ansible_python_interpreter": "/usr/bin/python3",
+        }
+    }
+
+
+def inventory(control: dict, workers: dict | None = None, **group_vars: object) -> dict:
+    return {
+        "all": {
+            "vars": group_vars,
+            "children": {
+                "prefect_control": {"hosts": control},
+                "prefect_workers": {
+                    "children": {
+                        "linux_workers": {"hosts": workers or {}},
+                        "windows_workers": {},
+                    }
+                },
+            },
+        }
+    }
+
+
+# (case id, inventory, what the message must say)
+BAD_INPUTS = [
+    (
+        "no-control-host",
+        inventory({}, host()),
+        "prefect_control must hold exactly one host",
+    ),
+    (
+        "two-control-hosts",
+        inventory({**host(), **host(PLAIN_HOST)}),
+        f"it holds 2: {SYSTEMD_HOST}, {PLAIN_HOST}",
+    ),
+    (
+        "unsupported-os",
+        inventory(host(PLAIN_HOST)),
+        "with systemd on Linux",
+    ),
+    (
+        "port-out-of-range",
+        inventory(host(), prefect_api_port=70000),
+        "prefect_api_port is 70000; it must be a TCP port number from 1 to 65535",
+    ),
+    (
+        "port-not-a-number",
+        inventory(host(), prefect_database_port="fivefourthreetwo"),
+        "prefect_database_port",
+    ),
+    (
+        "malformed-database-url",
+        inventory(host(), prefect_server_database_url="postgres://prefect:s3cret@db.example/"),
+        "prefect_server_database_url is malformed",
+    ),
+    (
+        "wrong-type-for-a-role-variable",
+        inventory(host(), prefect_server_ready_timeout="soon"),
+        "prefect_server_ready_timeout is of type",
+    ),
+    (
+        "pool-name-with-spaces",
+        inventory(host(), prefect_server_work_pools=["linux", "gpu pool"]),
+        'rename "gpu pool"',
+    ),
+]
+
+
+def write_inventory(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("inv", "message"), [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS]
+)
+def test_bad_input_stops_site_before_any_change(
+    hosts: None, tmp_path: Path, inv: dict, message: str
+) -> None:
+    result = run_playbook("site.yml", write_inventory(tmp_path, inv))
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert " ".join(message.split()) in " ".join(out.split()), out
+    assert "changed: [" not in out, out
+    assert "s3cret" not in out
+    # Nothing was installed on the host.
+    assert docker("exec", SYSTEMD_HOST, "test", "-e", "/opt/prefect", check=False).returncode != 0
+
+
+def test_good_input_passes_preflight(hosts: None, tmp_path: Path) -> None:
+    result = run_playbook("playbooks/preflight.yml", write_inventory(tmp_path, inventory(host())))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "changed=0" in result.stdout
