@@ -21,22 +21,46 @@ credentials=$here/inventory/lab/.credentials
 ui_port=4200
 
 cmd_up() {
+  local workers=${LAB_LINUX_WORKERS:-2} name i
+  case "$workers" in ''|*[!0-9]*) echo "LAB_LINUX_WORKERS must be a number" >&2; exit 2 ;; esac
   ensure_docker
   build_image
   docker network inspect "$network" >/dev/null 2>&1 || docker network create "$network" >/dev/null
   start_host "$control" prefect_control -p "127.0.0.1:${ui_port}:4200"
+  for i in $(seq 1 "$workers"); do
+    start_host "zp-lab-worker-$i" linux_workers
+  done
+  # A smaller LAB_LINUX_WORKERS removes the highest-numbered workers.
+  for name in $(docker ps -a --filter label=zoe-prefect.lab=1 --filter label=zoe-prefect.group=linux_workers --format '{{.Names}}'); do
+    if [ "${name##*-}" -gt "$workers" ]; then
+      log "removing $name (LAB_LINUX_WORKERS=$workers)"
+      docker rm -f "$name" >/dev/null
+    fi
+  done
   wait_for_systemd "$control"
+  for i in $(seq 1 "$workers"); do wait_for_systemd "zp-lab-worker-$i"; done
+
+  local start=$SECONDS bundle
+  bundle=$CACHE_DIR/lab-repo.bundle
+  mkdir -p "$CACHE_DIR"
+  git bundle create --quiet "$bundle" HEAD
+  log "serving this checkout's HEAD ($(git rev-parse --short HEAD)) as git://$control/zoe-prefect.git, branch main"
+  "$VENV/bin/ansible-playbook" -i inventory/lab playbooks/lab_git_server.yml -e "lab_git_bundle=$bundle"
   log "converging: ansible-playbook site.yml -i inventory/lab"
-  local start=$SECONDS
   # shellcheck disable=SC2086
   "$VENV/bin/ansible-playbook" -i inventory/lab site.yml ${ANSIBLE_ARGS:-}
   log "converged in $(( SECONDS - start )) s"
+  if [ "${LAB_SMOKE:-1}" = 1 ]; then
+    log "smoke test: a run of hello/hello"
+    "$VENV/bin/python" scripts/run_deployment.py hello/hello --timeout 300 --client-env "$credentials/client.env"
+  fi
   cat <<MSG
 
-The lab is up.
+The lab is up: $control and $workers Linux worker(s) on the Docker network $network.
   Prefect UI and API:  http://127.0.0.1:${ui_port}  (API: http://127.0.0.1:${ui_port}/api)
   Login:               the user and password after PREFECT_API_AUTH_STRING= in ${credentials}/client.env
   CLI from here:       eval "\$(make -s lab-env)" && .venv/bin/prefect work-pool ls
+  Flows repository:    git://$control/zoe-prefect.git (this checkout's HEAD; commit, then make lab)
   Remove it:           make lab-down
 MSG
 }

@@ -1,4 +1,4 @@
-"""The server creates exactly the pools the inventory's workers serve (prefect_server's default)."""
+"""The server creates the default pools and every pool the inventory's workers serve."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ PLAY = [
         "name": "Show the default work pools",
         "hosts": "localhost",
         "gather_facts": False,
-        "vars_files": [str(ROOT / "roles" / "prefect_server" / "defaults" / "main.yml")],
+        "vars_files": [
+            str(ROOT / "roles" / "prefect" / "vars" / "main.yml"),
+            str(ROOT / "roles" / "prefect_server" / "defaults" / "main.yml"),
+        ],
         "tasks": [{"ansible.builtin.debug": {"var": "prefect_server_work_pools"}}],
     }
 ]
@@ -44,5 +47,5 @@ def test_union_of_the_workers_pools_with_os_defaults(tmp_path: Path) -> None:
     assert default_pools(tmp_path, inventory) == ["builds", "gpu", "linux", "windows"]
 
 
-def test_no_workers_no_pools(tmp_path: Path) -> None:
-    assert default_pools(tmp_path, {"all": {"hosts": {"ctl": {}}}}) == []
+def test_without_workers_the_default_pools(tmp_path: Path) -> None:
+    assert default_pools(tmp_path, {"all": {"hosts": {"ctl": {}}}}) == ["linux", "windows"]

@@ -1,0 +1,551 @@
+"""Register every deployment declared in a flows repository's manifest, pulling from Git.
+
+The manifest (deployments/prefect.yaml) uses the `deployments:` list of Prefect's own
+prefect.yaml: name, entrypoint, description, work_pool (name, work_queue_name, job_variables),
+schedules (interval or cron), parameters, tags, paused, enforce_parameter_schema. Every
+deployment gets one pull step, a `git_clone` of --repo-url at --branch, so workers clone the
+repository for every run. A private repository's token lives in a Prefect Secret block
+(--token-secret, created from --token-stdin); the pull step only names the block.
+
+It is idempotent and says what it did: a deployment whose declaration did not change is not
+touched (its scheduled runs stay), changed ones are updated, new ones created, and with
+--prune the deployments pulled from the same repository that are no longer declared are
+removed. Every entry is checked first (missing or non-existent entrypoint, unknown work pool,
+both interval and cron, duplicate names, unknown keys or parameters); one bad entry stops the
+run before any deployment changes, with messages naming the entries.
+
+By hand, against any Prefect API (PREFECT_API_URL / PREFECT_API_AUTH_STRING, or --client-env):
+
+    python deployments/deploy_all_from_git.py --check          # what would change
+    python deployments/deploy_all_from_git.py                  # apply
+    python deployments/deploy_all_from_git.py --repo-url https://git.example/flows.git --branch main
+
+Without --repo-url and --branch, the repository's `origin` remote and current branch are used.
+Exit status: 0 done, 2 the manifest has errors (nothing changed), 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ENTRY_KEYS = {
+    "name",
+    "entrypoint",
+    "description",
+    "work_pool",
+    "schedules",
+    "parameters",
+    "tags",
+    "paused",
+    "enforce_parameter_schema",
+}
+WORK_POOL_KEYS = {"name", "work_queue_name", "job_variables"}
+SCHEDULE_KEYS = {"interval", "cron", "timezone", "active"}
+GIT_CLONE = "prefect.deployments.steps.git_clone"
+
+
+class ManifestError(Exception):
+    """The manifest has problems; each line names the entry and what to fix."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Spec:
+    """One declared deployment, checked and normalised."""
+
+    label: str
+    name: str
+    flow_name: str
+    entrypoint: str
+    work_pool: str
+    work_queue: str | None
+    job_variables: dict[str, Any]
+    description: str
+    tags: list[str]
+    parameters: dict[str, Any]
+    schedules: list[dict[str, Any]]
+    paused: bool
+    enforce_parameter_schema: bool
+    parameter_schema: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.flow_name}/{self.name}"
+
+
+@dataclass
+class Plan:
+    """What a run changes; `changed` says whether anything will be (or was) touched."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.removed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "changed": self.changed,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "paused": self.paused,
+            "warnings": self.warnings,
+        }
+
+
+# --- reading and checking the manifest (no API calls) -------------------------------------
+
+
+def load_manifest(path: Path) -> list[dict[str, Any]]:
+    """The `deployments:` list of a prefect.yaml-shaped file."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ManifestError([f"{path}: cannot read the manifest: {exc}"]) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("deployments"), list):
+        raise ManifestError([f"{path}: expected a mapping with a 'deployments:' list"])
+    return data["deployments"]
+
+
+def function_defined(path: Path, function: str) -> bool:
+    """Whether `function` is defined at the top level of the Python file (without running it)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function
+        for node in tree.body
+    )
+
+
+def check_schedule(label: str, index: int, schedule: Any) -> tuple[list[str], dict[str, Any]]:
+    """Problems with one schedule entry, and its normalised form."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    where = f"{label}: schedules[{index}]"
+    if not isinstance(schedule, dict):
+        return [f"{where} must be a mapping with 'interval' (seconds) or 'cron'"], {}
+    problems = [f"{where}: unknown key '{k}'" for k in sorted(set(schedule) - SCHEDULE_KEYS)]
+    has_interval, has_cron = "interval" in schedule, "cron" in schedule
+    normal: dict[str, Any] = {"active": bool(schedule.get("active", True))}
+    if has_interval and has_cron:
+        problems.append(f"{where} has both 'interval' and 'cron'; give one schedule per entry")
+    elif has_interval:
+        interval = schedule["interval"]
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+            problems.append(f"{where}: interval must be a positive number of seconds")
+        else:
+            normal["interval"] = float(interval)
+    elif has_cron:
+        try:
+            cron = CronSchedule(cron=str(schedule["cron"]), timezone=schedule.get("timezone"))
+        except ValueError as exc:
+            problems.append(f"{where}: invalid cron {schedule['cron']!r}: {exc}")
+        else:
+            normal["cron"] = cron.cron
+    else:
+        problems.append(f"{where} needs 'interval' (seconds) or 'cron'")
+    if schedule.get("timezone") is not None:
+        normal["timezone"] = str(schedule["timezone"])
+    return problems, normal
+
+
+def check_entry(index: int, entry: Any, repo_dir: Path) -> tuple[list[str], Spec | None]:
+    """Problems with one manifest entry (each naming it), and the entry as a Spec if none."""
+    if not isinstance(entry, dict):
+        return [f"deployments[{index}] must be a mapping"], None
+    label = f"deployments[{index}] ({entry.get('name', 'no name')})"
+    problems = [f"{label}: unknown key '{k}'" for k in sorted(set(entry) - ENTRY_KEYS)]
+
+    name = entry.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        problems.append(f"{label}: 'name' must be letters, digits, '.', '-' or '_' (got {name!r})")
+
+    entrypoint = entry.get("entrypoint")
+    flow_name = ""
+    schema: dict[str, Any] = {}
+    if not isinstance(entrypoint, str) or ":" not in entrypoint:
+        problems.append(f"{label}: 'entrypoint' is missing; give path/to/file.py:flow_function")
+    else:
+        file_part, _, function = entrypoint.rpartition(":")
+        path = (repo_dir / file_part).resolve()
+        if not path.is_relative_to(repo_dir.resolve()) or not path.is_file():
+            problems.append(f"{label}: entrypoint file {file_part} does not exist in the repository")
+        elif not function_defined(path, function):
+            problems.append(f"{label}: {file_part} defines no function '{function}'")
+        else:
+            flow_name, schema = describe_flow(f"{path}:{function}", function)
+
+    pool = entry.get("work_pool")
+    if not isinstance(pool, dict) or not isinstance(pool.get("name"), str):
+        problems.append(f"{label}: 'work_pool: {{name: ...}}' is missing")
+        pool = {}
+    problems += [f"{label}: work_pool: unknown key '{k}'" for k in sorted(set(pool) - WORK_POOL_KEYS)]
+
+    schedules = entry.get("schedules") or []
+    normal_schedules = []
+    if not isinstance(schedules, list):
+        problems.append(f"{label}: 'schedules' must be a list")
+        schedules = []
+    for i, schedule in enumerate(schedules):
+        more, normal = check_schedule(label, i, schedule)
+        problems += more
+        normal_schedules.append(normal)
+
+    parameters = entry.get("parameters") or {}
+    tags = entry.get("tags") or []
+    if not isinstance(parameters, dict):
+        problems.append(f"{label}: 'parameters' must be a mapping")
+    elif schema.get("properties") is not None:
+        unknown = sorted(set(parameters) - set(schema["properties"]))
+        if unknown:
+            problems.append(
+                f"{label}: the flow takes no parameter {', '.join(unknown)} "
+                f"(it takes {', '.join(schema['properties']) or 'none'})"
+            )
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        problems.append(f"{label}: 'tags' must be a list of strings")
+
+    if problems:
+        return problems, None
+    return [], Spec(
+        label=label,
+        name=name,
+        flow_name=flow_name,
+        entrypoint=entrypoint,
+        work_pool=pool["name"],
+        work_queue=pool.get("work_queue_name"),
+        job_variables=pool.get("job_variables") or {},
+        description=str(entry.get("description") or ""),
+        tags=sorted(set(tags)),
+        parameters=parameters,
+        schedules=normal_schedules,
+        paused=bool(entry.get("paused", False)),
+        enforce_parameter_schema=bool(entry.get("enforce_parameter_schema", True)),
+        parameter_schema=schema,
+    )
+
+
+def describe_flow(entrypoint: str, function: str) -> tuple[str, dict[str, Any]]:
+    """The flow's name and parameter schema, read the way `prefect deploy` reads them."""
+    from prefect.flows import safe_load_flow_from_entrypoint
+    from prefect.utilities.callables import parameter_schema_from_entrypoint
+
+    flow = safe_load_flow_from_entrypoint(entrypoint)
+    name = getattr(flow, "name", None) or function.replace("_", "-")
+    return name, parameter_schema_from_entrypoint(entrypoint).model_dump()
+
+
+def check_manifest(entries: list[Any], repo_dir: Path) -> list[Spec]:
+    """Every entry checked; ManifestError lists all problems at once."""
+    problems: list[str] = []
+    specs: list[Spec] = []
+    for index, entry in enumerate(entries):
+        more, spec = check_entry(index, entry, repo_dir)
+        problems += more
+        if spec:
+            specs.append(spec)
+    seen: dict[str, str] = {}
+    for spec in specs:
+        if spec.full_name in seen:
+            problems.append(f"{spec.label}: duplicate deployment {spec.full_name} (also {seen[spec.full_name]})")
+        seen[spec.full_name] = spec.label
+    if problems:
+        raise ManifestError(problems)
+    return specs
+
+
+# --- comparing with and changing the server -----------------------------------------------
+
+
+def pull_steps(repo_url: str, branch: str, token_secret: str | None) -> list[dict[str, Any]]:
+    step: dict[str, Any] = {"repository": repo_url, "branch": branch}
+    if token_secret:
+        # Resolved by the worker at run time; the token itself never sits in the deployment.
+        step["access_token"] = "{{ prefect.blocks.secret." + token_secret + " }}"
+    return [{GIT_CLONE: step}]
+
+
+def schedule_key(schedule: Any) -> dict[str, Any]:
+    """A server-side deployment schedule in the manifest's normalised form."""
+    inner = schedule.schedule
+    key: dict[str, Any] = {"active": bool(schedule.active)}
+    if getattr(inner, "interval", None) is not None:
+        key["interval"] = inner.interval.total_seconds()
+    elif getattr(inner, "cron", None) is not None:
+        key["cron"] = inner.cron
+    else:
+        key["other"] = inner.model_dump(mode="json")
+    return key
+
+
+def schedule_matches(desired: dict[str, Any], actual: dict[str, Any]) -> bool:
+    """The declared fields of a schedule equal the server's (a timezone only if declared)."""
+    return all(actual.get(k) == v for k, v in desired.items() if k != "timezone") and (
+        set(actual) - {"timezone"} == set(desired) - {"timezone"}
+    )
+
+
+def differences(spec: Spec, current: Any, steps: list[dict[str, Any]], paused: bool) -> list[str]:
+    """The fields in which the server's deployment differs from the declaration."""
+    actual_schedules = [schedule_key(s) for s in current.schedules or []]
+    checks = {
+        "entrypoint": current.entrypoint == spec.entrypoint,
+        "work_pool": current.work_pool_name == spec.work_pool,
+        "work_queue": spec.work_queue is None or current.work_queue_name == spec.work_queue,
+        "job_variables": (current.job_variables or {}) == spec.job_variables,
+        "description": (current.description or "") == spec.description,
+        "tags": sorted(current.tags or []) == spec.tags,
+        "parameters": (current.parameters or {}) == spec.parameters,
+        "pull_steps": (current.pull_steps or []) == steps,
+        "paused": bool(current.paused) == paused,
+        "enforce_parameter_schema": bool(current.enforce_parameter_schema)
+        == spec.enforce_parameter_schema,
+        "parameter_schema": (current.parameter_openapi_schema or {}) == spec.parameter_schema,
+        "schedules": len(actual_schedules) == len(spec.schedules)
+        and all(schedule_matches(d, a) for d, a in zip(spec.schedules, actual_schedules, strict=True)),
+    }
+    return [name for name, same in checks.items() if not same]
+
+
+def schedule_creates(spec: Spec) -> list[Any]:
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+
+    creates = []
+    for s in spec.schedules:
+        if "interval" in s:
+            inner = IntervalSchedule(interval=s["interval"], timezone=s.get("timezone"))
+        else:
+            inner = CronSchedule(cron=s["cron"], timezone=s.get("timezone"))
+        creates.append(DeploymentScheduleCreate(schedule=inner, active=s["active"]))
+    return creates
+
+
+def from_repo(deployment: Any, repo_url: str) -> bool:
+    """Whether a server deployment pulls from this repository (so --prune may remove it)."""
+    return any(
+        isinstance(step, dict) and step.get(GIT_CLONE, {}).get("repository") == repo_url
+        for step in deployment.pull_steps or []
+    )
+
+
+async def reconcile(
+    client: Any,
+    specs: list[Spec],
+    *,
+    repo_url: str,
+    branch: str,
+    token_secret: str | None,
+    active_pools: set[str] | None,
+    prune: bool,
+    check: bool,
+) -> Plan:
+    """Compare the declarations with the server, then (unless check) change what differs."""
+    from prefect.exceptions import ObjectNotFound
+
+    plan = Plan()
+    pools = {pool.name for pool in await client.read_work_pools()}
+    unknown = [
+        f"{s.label}: work pool '{s.work_pool}' does not exist on the server "
+        f"(known: {', '.join(sorted(pools)) or 'none'}); add a worker host serving it or fix the name"
+        for s in specs
+        if s.work_pool not in pools
+    ]
+    if unknown:
+        raise ManifestError(unknown)
+
+    steps = pull_steps(repo_url, branch, token_secret)
+    todo: list[tuple[Spec, bool]] = []
+    for spec in specs:
+        inactive = active_pools is not None and spec.work_pool not in active_pools
+        paused = spec.paused or inactive
+        if inactive:
+            plan.warnings.append(
+                f"{spec.full_name} is registered paused: work pool '{spec.work_pool}' has no "
+                "worker hosts in the inventory"
+            )
+        if paused:
+            plan.paused.append(spec.full_name)
+        try:
+            current = await client.read_deployment_by_name(spec.full_name)
+        except ObjectNotFound:
+            plan.created.append(spec.full_name)
+            todo.append((spec, paused))
+            continue
+        if differences(spec, current, steps, paused):
+            plan.updated.append(spec.full_name)
+            todo.append((spec, paused))
+        else:
+            plan.unchanged.append(spec.full_name)
+
+    stale = []
+    if prune:
+        declared = {s.full_name for s in specs}
+        flows = {f.id: f.name for f in await client.read_flows()}
+        for deployment in await client.read_deployments():
+            full_name = f"{flows.get(deployment.flow_id, '?')}/{deployment.name}"
+            if from_repo(deployment, repo_url) and full_name not in declared:
+                plan.removed.append(full_name)
+                stale.append(deployment.id)
+
+    if check:
+        return plan
+    for spec, paused in todo:
+        flow_id = await client.create_flow_from_name(spec.flow_name)
+        # The API upserts by flow and name: an existing deployment is updated in place.
+        await client.create_deployment(
+            flow_id=flow_id,
+            name=spec.name,
+            entrypoint=spec.entrypoint,
+            work_pool_name=spec.work_pool,
+            work_queue_name=spec.work_queue,
+            job_variables=spec.job_variables,
+            description=spec.description,
+            tags=spec.tags,
+            parameters=spec.parameters,
+            schedules=schedule_creates(spec),
+            pull_steps=steps,
+            paused=paused,
+            enforce_parameter_schema=spec.enforce_parameter_schema,
+            parameter_openapi_schema=spec.parameter_schema,
+        )
+    for deployment_id in stale:
+        await client.delete_deployment(deployment_id)
+    return plan
+
+
+async def store_token(client: Any, block_name: str, token: str, check: bool) -> bool:
+    """Create or update the Secret block holding the Git token; True when it changed."""
+    from prefect.blocks.system import Secret
+
+    try:
+        current = await Secret.aload(block_name, client=client)
+    except ValueError:
+        current = None
+    if current is not None and current.get() == token:
+        return False
+    if not check:
+        await Secret(value=token).asave(block_name, overwrite=True, client=client)
+    return True
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def git(repo_dir: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo_dir), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def load_env_file(path: Path) -> None:
+    """KEY=VALUE lines (a client.env) into the environment, before Prefect reads it."""
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("PREFECT_"):
+            os.environ[key.strip()] = value
+
+
+async def run(args: argparse.Namespace) -> tuple[Plan, bool]:
+    from prefect.client.orchestration import get_client
+
+    repo_dir = args.repo_dir.resolve()
+    manifest = args.manifest if args.manifest.is_absolute() else repo_dir / args.manifest
+    specs = check_manifest(load_manifest(manifest), repo_dir)
+    repo_url = args.repo_url or git(repo_dir, "remote", "get-url", "origin")
+    branch = args.branch or git(repo_dir, "rev-parse", "--abbrev-ref", "HEAD")
+    token = None
+    if args.token_file:
+        token = args.token_file.read_text().strip()
+    elif args.token_stdin:
+        token = sys.stdin.read().strip()
+    if token is not None and not args.token_secret:
+        raise ManifestError(["a token needs --token-secret (the Secret block's name)"])
+    async with get_client() as client:
+        token_changed = False
+        if token:
+            token_changed = await store_token(client, args.token_secret, token, args.check)
+        plan = await reconcile(
+            client,
+            specs,
+            repo_url=repo_url,
+            branch=branch,
+            token_secret=args.token_secret,
+            active_pools=set(args.active_pools.split(",")) - {""}
+            if args.active_pools is not None
+            else None,
+            prune=args.prune,
+            check=args.check,
+        )
+    return plan, token_changed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo-dir", type=Path, default=HERE.parent, help="checkout of the flows repository")
+    parser.add_argument("--manifest", type=Path, default=Path("deployments/prefect.yaml"))
+    parser.add_argument("--repo-url", help="URL workers clone (default: the origin remote)")
+    parser.add_argument("--branch", help="branch workers clone (default: the current branch)")
+    parser.add_argument("--token-secret", help="Secret block holding the Git token")
+    parser.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
+    parser.add_argument("--token-file", type=Path, help="read the token from this file")
+    parser.add_argument(
+        "--active-pools",
+        help="comma-separated pools that have workers; deployments on other pools are paused",
+    )
+    parser.add_argument("--prune", action="store_true", help="remove undeclared deployments from this repo")
+    parser.add_argument("--check", action="store_true", help="only say what would change")
+    parser.add_argument("--client-env", type=Path, help="a client.env with PREFECT_API_* settings")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args()
+    if args.client_env:
+        load_env_file(args.client_env)
+
+    try:
+        plan, token_changed = asyncio.run(run(args))
+    except ManifestError as exc:
+        if args.json:
+            print(json.dumps({"failed": True, "errors": exc.problems}))
+        else:
+            print("The manifest has errors; no deployment was changed:", file=sys.stderr)
+            print("\n".join(f"  - {p}" for p in exc.problems), file=sys.stderr)
+        return 2
+    summary = plan.as_dict() | {"token_changed": token_changed, "check": args.check}
+    summary["changed"] = plan.changed or token_changed
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        verb = "would be" if args.check else "were"
+        for key in ("created", "updated", "unchanged", "removed", "paused"):
+            names = summary[key]
+            print(f"{len(names)} {verb} {key}" + (f": {', '.join(names)}" if names else ""))
+        for warning in plan.warnings:
+            print(f"WARNING: {warning}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
