@@ -192,7 +192,9 @@ def check_entry(index: int, entry: Any, repo_dir: Path) -> tuple[list[str], Spec
         file_part, _, function = entrypoint.rpartition(":")
         path = (repo_dir / file_part).resolve()
         if not path.is_relative_to(repo_dir.resolve()) or not path.is_file():
-            problems.append(f"{label}: entrypoint file {file_part} does not exist in the repository")
+            problems.append(
+                f"{label}: entrypoint file {file_part} does not exist in the repository"
+            )
         elif not function_defined(path, function):
             problems.append(f"{label}: {file_part} defines no function '{function}'")
         else:
@@ -202,7 +204,9 @@ def check_entry(index: int, entry: Any, repo_dir: Path) -> tuple[list[str], Spec
     if not isinstance(pool, dict) or not isinstance(pool.get("name"), str):
         problems.append(f"{label}: 'work_pool: {{name: ...}}' is missing")
         pool = {}
-    problems += [f"{label}: work_pool: unknown key '{k}'" for k in sorted(set(pool) - WORK_POOL_KEYS)]
+    problems += [
+        f"{label}: work_pool: unknown key '{k}'" for k in sorted(set(pool) - WORK_POOL_KEYS)
+    ]
 
     schedules = entry.get("schedules") or []
     normal_schedules = []
@@ -270,7 +274,9 @@ def check_manifest(entries: list[Any], repo_dir: Path) -> list[Spec]:
     seen: dict[str, str] = {}
     for spec in specs:
         if spec.full_name in seen:
-            problems.append(f"{spec.label}: duplicate deployment {spec.full_name} (also {seen[spec.full_name]})")
+            problems.append(
+                f"{spec.label}: duplicate deployment {spec.full_name} (also {seen[spec.full_name]})"
+            )
         seen[spec.full_name] = spec.label
     if problems:
         raise ManifestError(problems)
@@ -325,7 +331,9 @@ def differences(spec: Spec, current: Any, steps: list[dict[str, Any]], paused: b
         == spec.enforce_parameter_schema,
         "parameter_schema": (current.parameter_openapi_schema or {}) == spec.parameter_schema,
         "schedules": len(actual_schedules) == len(spec.schedules)
-        and all(schedule_matches(d, a) for d, a in zip(spec.schedules, actual_schedules, strict=True)),
+        and all(
+            schedule_matches(d, a) for d, a in zip(spec.schedules, actual_schedules, strict=True)
+        ),
     }
     return [name for name, same in checks.items() if not same]
 
@@ -370,7 +378,8 @@ async def reconcile(
     pools = {pool.name for pool in await client.read_work_pools()}
     unknown = [
         f"{s.label}: work pool '{s.work_pool}' does not exist on the server "
-        f"(known: {', '.join(sorted(pools)) or 'none'}); add a worker host serving it or fix the name"
+        f"(known: {', '.join(sorted(pools)) or 'none'}); "
+        "add a worker host serving it or fix the name"
         for s in specs
         if s.work_pool not in pools
     ]
@@ -505,7 +514,9 @@ async def run(args: argparse.Namespace) -> tuple[Plan, bool]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo-dir", type=Path, default=HERE.parent, help="checkout of the flows repository")
+    parser.add_argument(
+        "--repo-dir", type=Path, default=HERE.parent, help="checkout of the flows repository"
+    )
     parser.add_argument("--manifest", type=Path, default=Path("deployments/prefect.yaml"))
     parser.add_argument("--repo-url", help="URL workers clone (default: the origin remote)")
     parser.add_argument("--branch", help="branch workers clone (default: the current branch)")
@@ -516,7 +527,9 @@ def main() -> int:
         "--active-pools",
         help="comma-separated pools that have workers; deployments on other pools are paused",
     )
-    parser.add_argument("--prune", action="store_true", help="remove undeclared deployments from this repo")
+    parser.add_argument(
+        "--prune", action="store_true", help="remove undeclared deployments from this repo"
+    )
     parser.add_argument("--check", action="store_true", help="only say what would change")
     parser.add_argument("--client-env", type=Path, help="a client.env with PREFECT_API_* settings")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -3,7 +3,8 @@
 The lab's smoke test and the tests use it; it also works by hand against any Prefect API:
 
     python scripts/run_deployment.py hello/hello --param name=you
-    python scripts/run_deployment.py shell-command/shell-command --client-env inventory/lab/.credentials/client.env
+    python scripts/run_deployment.py verify-filenames/verify-filenames \
+        --client-env inventory/lab/.credentials/client.env
 
 The API URL and auth string come from the environment (PREFECT_API_URL,
 PREFECT_API_AUTH_STRING) or from --client-env (the client.env the prefect_server role writes).
@@ -72,8 +73,8 @@ def main() -> int:
         "state": state.type.value if state else None,
         "state_name": state.name if state else None,
         "message": state.message if state else None,
-        # The process worker records "<hostname>:<pid>" of the run's process.
-        "ran_on": (flow_run.infrastructure_pid or "").rpartition(":")[0] or None,
+        # Workers label every run they submit with their name (the host's inventory name).
+        "ran_on": (flow_run.labels or {}).get("prefect.worker.name"),
         "seconds": round(elapsed, 1),
     }
     if args.json:

@@ -72,6 +72,7 @@ def host(name: str = SYSTEMD_HOST) -> dict:
 
 
 def inventory(control: dict, workers: dict | None = None, **group_vars: object) -> dict:
+    group_vars = {"prefect_flows_repo": {"url": "git://flows.example/flows.git"}} | group_vars
     return {
         "all": {
             "vars": group_vars,
@@ -123,7 +124,7 @@ BAD_INPUTS = [
     (
         "wrong-type-for-a-role-variable",
         inventory(host(), prefect_server_ready_timeout="soon"),
-        "prefect_server_ready_timeout is of type",
+        "argument 'prefect_server_ready_timeout' is of type str and we were unable to convert",
     ),
     (
         "pool-name-with-spaces",
