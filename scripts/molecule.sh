@@ -12,7 +12,9 @@ cd "$here"
 ensure_docker
 build_image
 mkdir -p "$CACHE_DIR/pip"
-export ZP_IMAGE=$IMAGE ZP_CACHE_DIR=$CACHE_DIR
+# Scenarios that serve the flows from Git get this checkout's HEAD as a bundle.
+git bundle create --quiet "$CACHE_DIR/molecule-repo.bundle" HEAD
+export ZP_IMAGE=$IMAGE ZP_CACHE_DIR=$CACHE_DIR ZP_GIT_BUNDLE=$CACHE_DIR/molecule-repo.bundle
 export PATH="$VENV/bin:$PATH"
 # Plain output: CI logs are read as text.
 export NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
