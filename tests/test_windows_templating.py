@@ -1,0 +1,152 @@
+"""The Windows path's service definition, rendered by Ansible exactly as the role renders it.
+
+No Windows host exists here, so what can be checked without one is checked here: the worker
+service's arguments, its environment block (PATH, encoding, API settings, health port per pool)
+and the account logic (local user, domain account, gMSA, LocalSystem).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, json_playbook
+
+VARS_FILES = [
+    ROOT / "roles" / "prefect" / "defaults" / "main.yml",
+    ROOT / "roles" / "prefect" / "vars" / "main.yml",
+    ROOT / "roles" / "prefect_worker" / "defaults" / "main.yml",
+    ROOT / "roles" / "prefect_worker" / "vars" / "main.yml",
+]
+SHOWN = [
+    "_prefect_worker_win_arguments",
+    "_prefect_worker_win_environment",
+    "_prefect_worker_win_service_user",
+    "_prefect_worker_win_account",
+    "_prefect_worker_win_needs_password",
+    "prefect_worker_pools",
+    "_prefect_worker_win_dirs",
+]
+
+
+def render(tmp_path: Path, settings: dict | None = None) -> list[dict]:
+    """The Windows variables for each pool of a Windows worker (item/index as in the role).
+
+    The role's defaults and vars are loaded as play vars; `settings` are given as task vars,
+    which take precedence over them as inventory variables take precedence over role defaults.
+    """
+    host = {"ansible_connection": "local"}
+    inventory = {
+        "all": {
+            "children": {
+                "prefect_control": {"hosts": {"ctl.example": {"ansible_host": "192.0.2.10"}}},
+                "windows_workers": {"hosts": {"win-01.example": host}},
+            }
+        }
+    }
+    play = [
+        {
+            "name": "Render the Windows worker variables",
+            "hosts": "win-01.example",
+            "gather_facts": False,
+            "vars_files": [str(p) for p in VARS_FILES],
+            "tasks": [
+                {
+                    "name": "Render",
+                    "ansible.builtin.debug": {"msg": {name: f"{{{{ {name} }}}}" for name in SHOWN}},
+                    "loop": "{{ prefect_worker_pools }}",
+                    "loop_control": {"index_var": "index"},
+                    "vars": {"ansible_facts": {"env": {"SystemRoot": "C:\\Windows"}}}
+                    | (settings or {}),
+                }
+            ],
+        }
+    ]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    report = json_playbook(tmp_path / "play.yml", tmp_path / "hosts.yml")
+    results = report["plays"][0]["tasks"][0]["hosts"]["win-01.example"]["results"]
+    return [r["msg"] for r in results]
+
+
+def test_default_windows_worker(tmp_path: Path) -> None:
+    (pool,) = render(tmp_path)
+    assert pool["prefect_worker_pools"] == ["windows"]
+    assert pool["_prefect_worker_win_arguments"] == [
+        "worker", "start", "--pool", "windows", "--type", "process", "--name", "win-01.example",
+        "--limit", "4", "--with-healthcheck", "--install-policy", "never",
+    ]  # fmt: skip
+    env = pool["_prefect_worker_win_environment"]
+    assert env["PYTHONIOENCODING"] == "UTF-8"
+    assert env["PREFECT_API_URL"] == "http://192.0.2.10:4200/api"
+    assert env["PREFECT_HOME"] == "C:\\ProgramData\\Prefect\\home"
+    assert env["PREFECT_WORKER_WEBSERVER_HOST"] == "127.0.0.1"
+    assert env["PREFECT_WORKER_WEBSERVER_PORT"] == "8080"
+    assert env["PATH"] == (
+        "C:\\ProgramData\\Prefect\\venv\\Scripts;C:\\Program Files\\Git\\cmd;"
+        "C:\\Windows\\System32;C:\\Windows"
+    )
+    user, password = env["PREFECT_API_AUTH_STRING"].split(":", 1)
+    assert user == "admin"
+    assert password == (tmp_path / ".credentials" / "api_auth_password").read_text().strip()
+    # Every value is a string: NSSM's environment block holds text only.
+    assert all(isinstance(v, str) for v in env.values())
+    # A local account, created by the role, named the way NSSM wants it.
+    assert pool["_prefect_worker_win_account"] == "prefect"
+    assert pool["_prefect_worker_win_service_user"] == ".\\prefect"
+    assert pool["_prefect_worker_win_needs_password"] is True
+    assert pool["_prefect_worker_win_dirs"] == [
+        "C:\\ProgramData\\Prefect",
+        "C:\\ProgramData\\Prefect\\home",
+        "C:\\ProgramData\\Prefect\\logs",
+        "C:\\ProgramData\\Prefect\\work",
+        "C:\\ProgramData\\Prefect\\work\\windows",
+    ]
+
+
+def test_one_service_per_pool_with_its_own_health_port(tmp_path: Path) -> None:
+    pools = render(
+        tmp_path, {"prefect_worker_pools": ["windows", "gpu"], "prefect_worker_limit": 2}
+    )
+    assert [p["_prefect_worker_win_arguments"][3] for p in pools] == ["windows", "gpu"]
+    assert [p["_prefect_worker_win_arguments"][9] for p in pools] == ["2", "2"]
+    assert [
+        p["_prefect_worker_win_environment"]["PREFECT_WORKER_WEBSERVER_PORT"] for p in pools
+    ] == [
+        "8080",
+        "8081",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("account", "service_user", "needs_password"),
+    [
+        ("EXAMPLE\\svc-prefect", "EXAMPLE\\svc-prefect", True),
+        ("EXAMPLE\\gmsa-prefect$", "EXAMPLE\\gmsa-prefect$", False),
+        ("LocalSystem", "LocalSystem", False),
+        ("NT AUTHORITY\\LocalService", "NT AUTHORITY\\LocalService", False),
+    ],
+)
+def test_service_accounts(
+    tmp_path: Path, account: str, service_user: str, needs_password: bool
+) -> None:
+    (pool,) = render(tmp_path, {"prefect_worker_windows_service_account": account})
+    assert pool["_prefect_worker_win_service_user"] == service_user
+    assert pool["_prefect_worker_win_needs_password"] is needs_password
+
+
+def test_auth_off_and_extra_environment(tmp_path: Path) -> None:
+    (pool,) = render(
+        tmp_path,
+        {
+            "prefect_api_auth_enabled": False,
+            "prefect_worker_env": {"HTTPS_PROXY": "http://proxy.example:3128"},
+            "prefect_worker_windows_base_dir": "D:\\Prefect",
+        },
+    )
+    env = pool["_prefect_worker_win_environment"]
+    assert "PREFECT_API_AUTH_STRING" not in env
+    assert env["HTTPS_PROXY"] == "http://proxy.example:3128"
+    assert env["PATH"].startswith("D:\\Prefect\\venv\\Scripts;")
