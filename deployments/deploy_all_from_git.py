@@ -43,6 +43,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ENTRY_KEYS = {
+    "retry_on_crash",
     "name",
     "entrypoint",
     "description",
@@ -56,6 +57,8 @@ ENTRY_KEYS = {
 WORK_POOL_KEYS = {"name", "work_queue_name", "job_variables"}
 SCHEDULE_KEYS = {"interval", "cron", "timezone", "active"}
 GIT_CLONE = "prefect.deployments.steps.git_clone"
+# Automations this script owns: one per deployment that opts in to a replacement run.
+RETRY_PREFIX = "zoe-prefect: re-run "
 
 
 class ManifestError(Exception):
@@ -83,6 +86,7 @@ class Spec:
     schedules: list[dict[str, Any]]
     paused: bool
     enforce_parameter_schema: bool
+    retry_on_crash: bool = False
     parameter_schema: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -100,10 +104,12 @@ class Plan:
     removed: list[str] = field(default_factory=list)
     paused: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # "created/updated/removed: <automation name>" for the replacement-run automations.
+    retries: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.updated or self.removed)
+        return bool(self.created or self.updated or self.removed or self.retries)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +120,7 @@ class Plan:
             "removed": self.removed,
             "paused": self.paused,
             "warnings": self.warnings,
+            "retries": self.retries,
         }
 
 
@@ -231,6 +238,8 @@ def check_entry(index: int, entry: Any, repo_dir: Path) -> tuple[list[str], Spec
             )
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         problems.append(f"{label}: 'tags' must be a list of strings")
+    if not isinstance(entry.get("retry_on_crash", False), bool):
+        problems.append(f"{label}: 'retry_on_crash' must be true or false")
 
     if problems:
         return problems, None
@@ -248,6 +257,7 @@ def check_entry(index: int, entry: Any, repo_dir: Path) -> tuple[list[str], Spec
         schedules=normal_schedules,
         paused=bool(entry.get("paused", False)),
         enforce_parameter_schema=bool(entry.get("enforce_parameter_schema", True)),
+        retry_on_crash=entry.get("retry_on_crash", False),
         parameter_schema=schema,
     )
 
@@ -262,8 +272,10 @@ def describe_flow(entrypoint: str, function: str) -> tuple[str, dict[str, Any]]:
     return name, parameter_schema_from_entrypoint(entrypoint).model_dump()
 
 
-def check_manifest(entries: list[Any], repo_dir: Path) -> list[Spec]:
-    """Every entry checked; ManifestError lists all problems at once."""
+def check_manifest(
+    entries: list[Any], repo_dir: Path, known_pools: set[str] | None = None
+) -> list[Spec]:
+    """Every entry checked (pools too, when known); ManifestError lists all problems at once."""
     problems: list[str] = []
     specs: list[Spec] = []
     for index, entry in enumerate(entries):
@@ -271,6 +283,8 @@ def check_manifest(entries: list[Any], repo_dir: Path) -> list[Spec]:
         problems += more
         if spec:
             specs.append(spec)
+    if known_pools is not None:
+        problems += pool_problems(specs, known_pools)
     seen: dict[str, str] = {}
     for spec in specs:
         if spec.full_name in seen:
@@ -284,6 +298,17 @@ def check_manifest(entries: list[Any], repo_dir: Path) -> list[Spec]:
 
 
 # --- comparing with and changing the server -----------------------------------------------
+
+
+def pool_problems(specs: list[Spec], pools: set[str]) -> list[str]:
+    """A problem for every entry whose work pool is not one of `pools`."""
+    return [
+        f"{s.label}: work pool '{s.work_pool}' does not exist on the server "
+        f"(known: {', '.join(sorted(pools)) or 'none'}); "
+        "add a worker host serving it or fix the name"
+        for s in specs
+        if s.work_pool not in pools
+    ]
 
 
 def pull_steps(repo_url: str, branch: str, token_secret: str | None) -> list[dict[str, Any]]:
@@ -375,16 +400,6 @@ async def reconcile(
     from prefect.exceptions import ObjectNotFound
 
     plan = Plan()
-    pools = {pool.name for pool in await client.read_work_pools()}
-    unknown = [
-        f"{s.label}: work pool '{s.work_pool}' does not exist on the server "
-        f"(known: {', '.join(sorted(pools)) or 'none'}); "
-        "add a worker host serving it or fix the name"
-        for s in specs
-        if s.work_pool not in pools
-    ]
-    if unknown:
-        raise ManifestError(unknown)
 
     steps = pull_steps(repo_url, branch, token_secret)
     todo: list[tuple[Spec, bool]] = []
@@ -443,7 +458,77 @@ async def reconcile(
         )
     for deployment_id in stale:
         await client.delete_deployment(deployment_id)
+    await reconcile_retries(client, specs, plan, repo_url=repo_url, check=check)
     return plan
+
+
+def retry_automation(name: str, full_name: str, deployment_id: Any) -> dict[str, Any]:
+    """An automation that runs the deployment again when one of its runs ends Crashed."""
+    return {
+        "name": name,
+        "description": f"A crashed run of {full_name} gets a replacement run with the "
+        "deployment's parameters (retry_on_crash in the manifest). Managed by deploy_all_from_git.",
+        "enabled": True,
+        "trigger": {
+            "type": "event",
+            "posture": "Reactive",
+            "match": {"prefect.resource.id": "prefect.flow-run.*"},
+            "match_related": {
+                "prefect.resource.id": f"prefect.deployment.{deployment_id}",
+                "prefect.resource.role": "deployment",
+            },
+            "expect": ["prefect.flow-run.Crashed"],
+            "threshold": 1,
+            "within": 0,
+        },
+        "actions": [
+            {"type": "run-deployment", "source": "selected", "deployment_id": str(deployment_id)}
+        ],
+    }
+
+
+async def reconcile_retries(
+    client: Any, specs: list[Spec], plan: Plan, *, repo_url: str, check: bool
+) -> None:
+    """One replacement-run automation per deployment with retry_on_crash, none for the others."""
+    from prefect.events.schemas.automations import AutomationCore
+    from prefect.exceptions import ObjectNotFound
+
+    owned = {a.name: a for a in await client.read_automations() if a.name.startswith(RETRY_PREFIX)}
+    wanted = set()
+    for spec in specs:
+        name = f"{RETRY_PREFIX}{spec.full_name} after a crash"
+        if not spec.retry_on_crash:
+            continue
+        wanted.add(name)
+        try:
+            deployment_id = (await client.read_deployment_by_name(spec.full_name)).id
+        except ObjectNotFound:  # check mode: the deployment is not created yet
+            plan.retries.append(f"created: {name}")
+            continue
+        body = retry_automation(name, spec.full_name, deployment_id)
+        current = owned.get(name)
+        if current is None:
+            plan.retries.append(f"created: {name}")
+            if not check:
+                await client.create_automation(AutomationCore.model_validate(body))
+        elif current.model_dump(mode="json", include={"trigger", "actions", "enabled"}) != (
+            AutomationCore.model_validate(body).model_dump(
+                mode="json", include={"trigger", "actions", "enabled"}
+            )
+        ):
+            plan.retries.append(f"updated: {name}")
+            if not check:
+                await client.update_automation(current.id, AutomationCore.model_validate(body))
+    declared = {f"{RETRY_PREFIX}{name} after a crash" for name in plan.removed} | {
+        f"{RETRY_PREFIX}{s.full_name} after a crash" for s in specs
+    }
+    for name, automation in owned.items():
+        # Only automations of this manifest's deployments (another repository may own others).
+        if name not in wanted and name in declared:
+            plan.retries.append(f"removed: {name}")
+            if not check:
+                await client.delete_automation(automation.id)
 
 
 async def store_token(client: Any, block_name: str, token: str, check: bool) -> bool:
@@ -478,12 +563,25 @@ def load_env_file(path: Path) -> None:
             os.environ[key.strip()] = value
 
 
+def read_specs(args: argparse.Namespace, known_pools: set[str] | None) -> list[Spec]:
+    repo_dir = args.repo_dir.resolve()
+    manifest = args.manifest if args.manifest.is_absolute() else repo_dir / args.manifest
+    return check_manifest(load_manifest(manifest), repo_dir, known_pools)
+
+
+def offline_check(args: argparse.Namespace) -> list[Spec]:
+    """The manifest checked without any server: entries, and pools against --known-pools."""
+    known = set(args.known_pools.split(",")) - {""} if args.known_pools is not None else None
+    return read_specs(args, known)
+
+
 async def run(args: argparse.Namespace) -> tuple[Plan, bool]:
     from prefect.client.orchestration import get_client
 
     repo_dir = args.repo_dir.resolve()
-    manifest = args.manifest if args.manifest.is_absolute() else repo_dir / args.manifest
-    specs = check_manifest(load_manifest(manifest), repo_dir)
+    async with get_client() as client:
+        pools = {pool.name for pool in await client.read_work_pools()}
+    specs = read_specs(args, pools)
     repo_url = args.repo_url or git(repo_dir, "remote", "get-url", "origin")
     branch = args.branch or git(repo_dir, "rev-parse", "--abbrev-ref", "HEAD")
     token = None
@@ -531,6 +629,12 @@ def main() -> int:
         "--prune", action="store_true", help="remove undeclared deployments from this repo"
     )
     parser.add_argument("--check", action="store_true", help="only say what would change")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="only check the manifest (no server); pools against --known-pools",
+    )
+    parser.add_argument("--known-pools", help="comma-separated pools the server will have")
     parser.add_argument("--client-env", type=Path, help="a client.env with PREFECT_API_* settings")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
@@ -538,6 +642,13 @@ def main() -> int:
         load_env_file(args.client_env)
 
     try:
+        if args.offline:
+            specs = offline_check(args)
+            if args.json:
+                print(json.dumps({"failed": False, "deployments": [s.full_name for s in specs]}))
+            else:
+                print(f"The manifest declares {len(specs)} valid deployment(s).")
+            return 0
         plan, token_changed = asyncio.run(run(args))
     except ManifestError as exc:
         if args.json:

@@ -13,6 +13,8 @@ SYSTEMD_RUN_ARGS=(
   --security-opt seccomp=unconfined --security-opt apparmor=unconfined
   --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw
   --tmpfs /run --tmpfs /run/lock
+  # systemd shuts down cleanly on SIGRTMIN+3 (docker stop/restart), not on SIGTERM.
+  --stop-signal SIGRTMIN+3
 )
 
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*"; }

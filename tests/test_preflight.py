@@ -127,6 +127,16 @@ BAD_INPUTS = [
         "argument 'prefect_server_ready_timeout' is of type str and we were unable to convert",
     ),
     (
+        "bad-manifest-entry",
+        inventory(host(), prefect_deploy_local_checkout=str(ROOT / "tests/data/bad_flows_repo")),
+        "deployments[0] (hello): schedules[0] has both 'interval' and 'cron'",
+    ),
+    (
+        "flows-repo-url-missing",
+        inventory(host(), prefect_flows_repo={"branch": "main"}),
+        'prefect_flows_repo.url is "": set it to the Git URL of your flows repository',
+    ),
+    (
         "pool-name-with-spaces",
         inventory(host(), prefect_server_work_pools=["linux", "gpu pool"]),
         'rename "gpu pool"',

@@ -1,87 +1,18 @@
 """The lab as a user drives it: `make lab` from nothing, again (changed=0), scaled to three
 workers (nothing else restarted), a flow run timed, and an unreachable host tolerated.
-
-These tests run the real lab (scripts/lab.sh) in order and share it; `make test-lab` runs them
-after the molecule scenarios. Each prints the figures it measured.
+Each test prints the figures it measured.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
-from conftest import ROOT, ansible_env, run_playbook
-
-CLIENT_ENV = ROOT / "inventory" / "lab" / ".credentials" / "client.env"
-RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-
-def lab(*args: str, workers: int = 2) -> tuple[subprocess.CompletedProcess[str], float]:
-    """Run scripts/lab.sh and return its result and duration."""
-    start = time.monotonic()
-    result = subprocess.run(
-        ["scripts/lab.sh", *args],
-        cwd=ROOT,
-        env=ansible_env(LAB_LINUX_WORKERS=str(workers)),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    return result, time.monotonic() - start
-
-
-def site_recap(output: str) -> dict[str, tuple[int, int, int]]:
-    """Host -> (changed, unreachable, failed) from the last PLAY RECAP (site.yml's)."""
-    last = output.rsplit("PLAY RECAP", 1)[-1]
-    return {h: (int(c), int(u), int(f)) for h, c, u, f in RECAP.findall(last)}
-
-
-def active_since(container: str, unit: str) -> str:
-    return subprocess.run(
-        ["docker", "exec", container, "systemctl", "show", unit, "-p", "ActiveEnterTimestamp"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
-def run_deployment(name: str, *params: str) -> dict:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "scripts/run_deployment.py",
-            name,
-            "--json",
-            "--client-env",
-            str(CLIENT_ENV),
-        ]
-        + [f"--param={p}" for p in params],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def figure(text: str) -> None:
-    print(f"\n[figure] {text}", flush=True)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def fresh_lab() -> None:
-    lab("down")
-    yield
-    lab("down")
+from conftest import run_playbook
+from lab.helpers import active_since, figure, lab, run_deployment, site_recap
 
 
 def test_make_lab_from_nothing_ends_with_a_completed_smoke_run() -> None:

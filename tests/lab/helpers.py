@@ -1,0 +1,114 @@
+"""Helpers for the lab tests, which drive the real lab (scripts/lab.sh) and its API."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from conftest import ROOT, ansible_env
+
+CLIENT_ENV = ROOT / "inventory" / "lab" / ".credentials" / "client.env"
+API = "http://127.0.0.1:4200/api"
+RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def lab(*args: str, workers: int = 2) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run scripts/lab.sh and return its result and duration."""
+    start = time.monotonic()
+    result = subprocess.run(
+        ["scripts/lab.sh", *args],
+        cwd=ROOT,
+        env=ansible_env(LAB_LINUX_WORKERS=str(workers)),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    return result, time.monotonic() - start
+
+
+def site_recap(output: str) -> dict[str, tuple[int, int, int]]:
+    """Host -> (changed, unreachable, failed) from the last PLAY RECAP (site.yml's)."""
+    last = output.rsplit("PLAY RECAP", 1)[-1]
+    return {h: (int(c), int(u), int(f)) for h, c, u, f in RECAP.findall(last)}
+
+
+def docker(*args: str, check: bool = True) -> str:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=check, timeout=300
+    ).stdout.strip()
+
+
+def active_since(container: str, unit: str) -> str:
+    return docker("exec", container, "systemctl", "show", unit, "-p", "ActiveEnterTimestamp")
+
+
+def run_deployment(name: str, *params: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "scripts/run_deployment.py", name, "--json"]
+        + ["--client-env", str(CLIENT_ENV)]
+        + [f"--param={p}" for p in params],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def figure(text: str) -> None:
+    print(f"\n[figure] {text}", flush=True)
+
+
+def auth() -> tuple[str, str]:
+    for line in CLIENT_ENV.read_text().splitlines():
+        if line.startswith("PREFECT_API_AUTH_STRING="):
+            user, _, password = line.split("=", 1)[1].partition(":")
+            return user, password
+    raise AssertionError("no auth string in client.env")
+
+
+def api(method: str, path: str, body: Any = None, timeout: float = 10) -> Any:
+    """One call to the lab's API (published on 127.0.0.1:4200) with the auth string."""
+    response = httpx.request(method, f"{API}{path}", json=body, auth=auth(), timeout=timeout)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 1) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (httpx.HTTPError, subprocess.CalledProcessError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r})")
+
+
+def online_since(pool: str, since: datetime) -> set[str]:
+    """Workers of `pool` listed ONLINE whose last heartbeat is after `since`."""
+    workers = api("POST", f"/work_pools/{pool}/workers/filter", {})
+    return {
+        w["name"]
+        for w in workers
+        if w["status"] == "ONLINE" and datetime.fromisoformat(w["last_heartbeat_time"]) > since
+    }
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,177 @@
+"""Faults the fleet must survive without an operator, injected into the running lab (three
+workers after test_01), each measured; and what must stay private, checked.
+"""
+
+from __future__ import annotations
+
+import time
+
+from lab.helpers import (
+    api,
+    docker,
+    figure,
+    now,
+    online_since,
+    run_deployment,
+    wait_for,
+)
+
+WORKERS = ["zp-lab-worker-1", "zp-lab-worker-2", "zp-lab-worker-3"]
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def flow_run(run_id: str) -> dict:
+    return api("GET", f"/flow_runs/{run_id}")
+
+
+def start_run(name: str, parameters: dict) -> str:
+    deployment = api("GET", f"/deployments/name/{name}")
+    return api(
+        "POST", f"/deployments/{deployment['id']}/create_flow_run", {"parameters": parameters}
+    )["id"]
+
+
+def test_a_killed_worker_is_back_online_by_systemd_alone() -> None:
+    killed_at = now()
+    start = time.monotonic()
+    docker(
+        "exec", WORKERS[0], "systemctl", "kill", "--signal=SIGKILL", "--kill-whom=main",
+        "prefect-worker@linux.service",
+    )  # fmt: skip
+    wait_for(
+        "the killed worker ONLINE again",
+        lambda: WORKERS[0] in online_since("linux", killed_at),
+        timeout=30,
+        interval=0.5,
+    )
+    figure(f"worker SIGKILLed -> ONLINE again (new heartbeat): {time.monotonic() - start:.1f} s")
+
+
+def test_a_run_on_a_vanished_host_crashes_and_is_replaced_then_the_host_comes_back() -> None:
+    run_id = start_run("shell-command/shell-command", {"command": "echo started; sleep 900"})
+    running = wait_for(
+        "the long run Running on a worker",
+        lambda: (
+            (r := flow_run(run_id))["state_type"] == "RUNNING"
+            and r["labels"].get("prefect.worker.name")
+            and r
+        ),
+        timeout=120,
+    )
+    host = running["labels"]["prefect.worker.name"]
+    vanished_at = now()
+    start = time.monotonic()
+    docker("kill", host)  # the host dies: no shutdown, no goodbye
+    crashed = wait_for(
+        "the orphaned run marked Crashed",
+        lambda: (r := flow_run(run_id))["state_type"] in FINAL and r,
+        timeout=300,
+        interval=2,
+    )
+    to_crash = time.monotonic() - start
+    assert crashed["state_type"] == "CRASHED", crashed["state"]
+    figure(f"host killed mid-run -> run Crashed: {to_crash:.0f} s")
+
+    def replacement() -> dict | None:
+        runs = api(
+            "POST",
+            "/flow_runs/filter",
+            {
+                "flow_runs": {
+                    "deployment_id": {"any_": [crashed["deployment_id"]]},
+                    "start_time": {"after_": vanished_at.isoformat()},
+                    "state": {"type": {"any_": ["COMPLETED"]}},
+                }
+            },
+        )
+        return next((r for r in runs if r["id"] != run_id and r["auto_scheduled"] is False), None)
+
+    done = wait_for("a replacement run Completed", replacement, timeout=180, interval=2)
+    assert done["labels"]["prefect.worker.name"] != host
+    figure(
+        f"replacement run Completed on {done['labels']['prefect.worker.name']} "
+        f"{time.monotonic() - start:.0f} s after the host died"
+    )
+
+    restarted_at = now()
+    start = time.monotonic()
+    docker("start", host)  # the host reboots; nothing from Ansible
+    wait_for(
+        "the rebooted host's worker ONLINE",
+        lambda: host in online_since("linux", restarted_at),
+        timeout=120,
+    )
+    figure(f"worker host rebooted -> ONLINE without Ansible: {time.monotonic() - start:.0f} s")
+
+
+def test_control_host_restarts_lose_nothing() -> None:
+    deployments = {d["id"] for d in api("POST", "/deployments/filter", {})}
+    runs_before = api("POST", "/flow_runs/count", {})
+    schedules = {d["id"]: len(d["schedules"]) for d in api("POST", "/deployments/filter", {})}
+
+    def restart(what: list[str]) -> float:
+        since = now()
+        start = time.monotonic()
+        docker(*what)
+        wait_for("the API ready", lambda: api("GET", "/ready") is not None, timeout=180)
+        wait_for(
+            "every worker ONLINE again",
+            lambda: set(WORKERS) <= online_since("linux", since),
+            timeout=120,
+        )
+        return time.monotonic() - start
+
+    timings = {
+        "PostgreSQL": restart(["exec", "zp-lab-control", "systemctl", "restart", "postgresql"]),
+        "Prefect server": restart(
+            ["exec", "zp-lab-control", "systemctl", "restart", "prefect-server"]
+        ),
+        "control container": restart(["restart", "zp-lab-control"]),
+    }
+    after = api("POST", "/deployments/filter", {})
+    assert {d["id"] for d in after} == deployments
+    assert {d["id"]: len(d["schedules"]) for d in after} == schedules
+    assert api("POST", "/flow_runs/count", {}) >= runs_before
+    figure(
+        "restart -> API ready and all workers ONLINE: "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+    )
+    # Scheduled runs resume with no manual step: the next auto-scheduled run completes.
+    restarted_at = now()
+    start = time.monotonic()
+    wait_for(
+        "an auto-scheduled run after the restarts Completed",
+        lambda: api(
+            "POST",
+            "/flow_runs/filter",
+            {
+                "flow_runs": {
+                    "expected_start_time": {"after_": restarted_at.isoformat()},
+                    "state": {"type": {"any_": ["COMPLETED"]}},
+                }
+            },
+        ),
+        timeout=420,
+        interval=5,
+    )
+    figure(f"first scheduled run Completed {time.monotonic() - start:.0f} s after the restarts")
+    assert run_deployment("hello/hello")["state"] == "COMPLETED"
+
+
+def test_postgresql_is_not_reachable_from_a_worker() -> None:
+    out = docker(
+        "exec", WORKERS[1], "python3", "-c",
+        "import socket\n"
+        "try:\n"
+        "    socket.create_connection(('zp-lab-control', 5432), timeout=5)\n"
+        "    print('connected')\n"
+        "except OSError as exc:\n"
+        "    print(type(exc).__name__)",
+    )  # fmt: skip
+    assert out == "ConnectionRefusedError"
+    # The API port answers from the same worker, so the refusal is PostgreSQL's own.
+    assert "200" in docker(
+        "exec", WORKERS[1], "python3", "-c",
+        "import urllib.request\n"
+        "print(urllib.request.urlopen('http://zp-lab-control:4200/api/health').status)",
+    )  # fmt: skip

@@ -1,0 +1,104 @@
+"""What must stay private stays private; a backup brings every deployment and past run back
+onto a fresh control host."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from conftest import ROOT, run_playbook
+from lab.helpers import api, docker, figure, lab, now, online_since, site_recap, wait_for
+
+CREDENTIALS = ROOT / "inventory" / "lab" / ".credentials"
+TOKEN = "zp-test-token-4f1c9a"
+
+
+def test_no_secret_in_a_verbose_run_and_private_files(tmp_path: Path) -> None:
+    repo = {"url": "git://zp-lab-control/zoe-prefect.git", "branch": "main", "token": TOKEN}
+    result = run_playbook(
+        "site.yml", "inventory/lab", "-vvv", "-e", json.dumps({"prefect_flows_repo": repo})
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    secrets = {
+        name: (CREDENTIALS / name).read_text().strip()
+        for name in ("api_auth_password", "database_password")
+    } | {"git token": TOKEN}
+    leaked = [name for name, value in secrets.items() if value in out]
+    assert leaked == [], f"in the -vvv output: {leaked}"
+    # The token is in the Secret block, not in any deployment.
+    deployments = json.dumps(api("POST", "/deployments/filter", {}))
+    assert TOKEN not in deployments
+    assert "{{ prefect.blocks.secret.flows-repo-token }}" in deployments
+    figure(f"site.yml -vvv: {len(out.splitlines())} lines, 0 of {len(secrets)} secrets in them")
+
+    # Back to the lab's own settings (no token); its pull steps lose the token reference.
+    back = run_playbook("site.yml", "inventory/lab")
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert "{{ prefect.blocks.secret" not in json.dumps(api("POST", "/deployments/filter", {}))
+
+    # Modes: the controller's credentials, the hosts' settings files.
+    assert oct(CREDENTIALS.stat().st_mode & 0o777) == "0o700"
+    assert {oct(p.stat().st_mode & 0o777) for p in CREDENTIALS.iterdir()} == {"0o600"}
+    modes = docker("exec", "zp-lab-control", "stat", "-c", "%n %a %U:%G", *[
+        "/etc/prefect/server.env", "/etc/prefect/deploy.env", "/etc/prefect/flows-repo.token",
+    ])  # fmt: skip
+    assert modes.splitlines() == [
+        "/etc/prefect/server.env 640 root:prefect",
+        "/etc/prefect/deploy.env 600 root:root",
+        "/etc/prefect/flows-repo.token 600 root:root",
+    ]
+    # Every service runs as its own non-root user.
+    users = docker(
+        "exec", "zp-lab-control", "ps", "-o", "user=,comm=", "-C", "prefect,postgres,git"
+    )
+    assert {u for u, _ in (line.split() for line in users.splitlines())} == {
+        "prefect",
+        "postgres",
+        "nobody",
+    }
+    assert set(docker("exec", "zp-lab-worker-1", "ps", "-o", "user=", "-C", "prefect").split()) == {
+        "prefect"
+    }
+
+
+def test_backup_and_restore_onto_a_fresh_control_host() -> None:
+    start = time.monotonic()
+    backup = run_playbook("playbooks/backup.yml", "inventory/lab")
+    assert backup.returncode == 0, backup.stdout[-3000:]
+    dump = Path(re.search(r"Backup of prefect: (\S+\.dump)", backup.stdout).group(1))
+    assert oct(dump.stat().st_mode & 0o777) == "0o600" and dump.stat().st_size > 0
+    figure(f"backup: {time.monotonic() - start:.0f} s, {dump.stat().st_size // 1024} KiB")
+
+    deployments = {d["id"]: d["name"] for d in api("POST", "/deployments/filter", {})}
+    runs = {r["id"] for r in api("POST", "/flow_runs/filter", {"limit": 200})}
+    assert deployments and runs
+
+    docker("rm", "-f", "zp-lab-control")  # the control host is gone
+    start = time.monotonic()
+    result, _ = lab("up", workers=3)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert not runs & {r["id"] for r in api("POST", "/flow_runs/filter", {"limit": 200})}
+    restore = run_playbook("playbooks/restore.yml", "inventory/lab", "-e", f"restore_file={dump}")
+    assert restore.returncode == 0, restore.stdout[-3000:]
+    figure(f"fresh control host + restore: {time.monotonic() - start:.0f} s")
+
+    restored = {d["id"]: d["name"] for d in api("POST", "/deployments/filter", {})}
+    assert restored == deployments
+    after = {r["id"] for r in api("POST", "/flow_runs/filter", {"limit": 200})}
+    assert runs <= after, f"{len(runs - after)} past runs missing"
+    since = now()
+    wait_for(
+        "the workers ONLINE with the restored server",
+        lambda: (
+            {"zp-lab-worker-1", "zp-lab-worker-2", "zp-lab-worker-3"}
+            <= online_since("linux", since)
+        ),
+        timeout=120,
+    )
+    # The restored state is what site.yml declares: a converge changes nothing.
+    again, _ = lab("up", workers=3)
+    recap = site_recap(again.stdout)
+    assert again.returncode == 0 and all(c == 0 for c, _, _ in recap.values()), recap
