@@ -3,6 +3,7 @@ and share it; the session starts and ends with `make lab-down`."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,10 @@ from lab.helpers import lab
 
 @pytest.fixture(scope="session", autouse=True)
 def lab_session() -> Iterator[None]:
-    lab("down")
+    """A lab of the session's own; ZP_LAB_REUSE=1 keeps a running one (to rerun one test)."""
+    reuse = os.environ.get("ZP_LAB_REUSE") == "1"
+    if not reuse:
+        lab("down")
     yield
-    lab("down")
+    if not reuse:
+        lab("down")

@@ -68,7 +68,7 @@ def test_backup_and_restore_onto_a_fresh_control_host() -> None:
     start = time.monotonic()
     backup = run_playbook("playbooks/backup.yml", "inventory/lab")
     assert backup.returncode == 0, backup.stdout[-3000:]
-    dump = Path(re.search(r"Backup of prefect: (\S+\.dump)", backup.stdout).group(1))
+    dump = Path(re.search(r"Backup of prefect: (\S+\.pgc)", backup.stdout).group(1))
     assert oct(dump.stat().st_mode & 0o777) == "0o600" and dump.stat().st_size > 0
     figure(f"backup: {time.monotonic() - start:.0f} s, {dump.stat().st_size // 1024} KiB")
 
