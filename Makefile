@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 LAB_LINUX_WORKERS ?= 2
 # molecule scenarios run by `make test`, in this order
-SCENARIOS ?= postgresql prefect_server prefect_worker tls default windows
+SCENARIOS ?= postgresql prefect_server prefect_worker tls default upgrade windows
 
 export VENV LAB_LINUX_WORKERS
 export PATH := $(abspath $(BIN)):$(PATH)
