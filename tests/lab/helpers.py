@@ -84,6 +84,16 @@ def api(method: str, path: str, body: Any = None, timeout: float = 10) -> Any:
     return response.json() if response.content else None
 
 
+def flow_run_ids() -> set[str]:
+    """The ids of every flow run the server holds, page by page (the API gives 200 at most)."""
+    ids: set[str] = set()
+    while page := api(
+        "POST", "/flow_runs/filter", {"sort": "ID_DESC", "limit": 200, "offset": len(ids)}
+    ):
+        ids |= {r["id"] for r in page}
+    return ids
+
+
 def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 1) -> Any:
     """Poll `check` until it returns something truthy; fail naming `what` after `timeout` s."""
     deadline = time.monotonic() + timeout
