@@ -87,11 +87,12 @@ def api(method: str, path: str, body: Any = None, timeout: float = 10) -> Any:
 def flow_run_ids() -> set[str]:
     """The ids of every flow run the server holds, page by page (the API gives 200 at most)."""
     ids: set[str] = set()
-    while page := api(
-        "POST", "/flow_runs/filter", {"sort": "ID_DESC", "limit": 200, "offset": len(ids)}
-    ):
-        ids |= {r["id"] for r in page}
-    return ids
+    while True:
+        body = {"sort": "ID_DESC", "limit": 200, "offset": len(ids)}
+        page = {r["id"] for r in api("POST", "/flow_runs/filter", body)}
+        if not page - ids:
+            return ids
+        ids |= page
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 1) -> Any:
