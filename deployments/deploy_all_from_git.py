@@ -59,6 +59,7 @@ SCHEDULE_KEYS = {"interval", "cron", "timezone", "active"}
 GIT_CLONE = "prefect.deployments.steps.git_clone"
 # Automations this script owns: one per deployment that opts in to a replacement run.
 RETRY_PREFIX = "zoe-prefect: re-run "
+PAGE = 200  # the most objects the API gives in one answer (PREFECT_API_DEFAULT_LIMIT)
 
 
 class ManifestError(Exception):
@@ -428,8 +429,8 @@ async def reconcile(
     stale = []
     if prune:
         declared = {s.full_name for s in specs}
-        flows = {f.id: f.name for f in await client.read_flows()}
-        for deployment in await client.read_deployments():
+        flows = {f.id: f.name for f in await read_all(client.read_flows)}
+        for deployment in await read_all(client.read_deployments):
             full_name = f"{flows.get(deployment.flow_id, '?')}/{deployment.name}"
             if from_repo(deployment, repo_url) and full_name not in declared:
                 plan.removed.append(full_name)
@@ -487,6 +488,16 @@ def retry_automation(name: str, full_name: str, deployment_id: Any) -> dict[str,
     }
 
 
+async def read_all(read: Any) -> list[Any]:
+    """Every object a client's read_* method lists, page by page (one answer holds PAGE)."""
+    found: list[Any] = []
+    while page := await read(limit=PAGE, offset=len(found)):
+        found += page
+        if len(page) < PAGE:
+            break
+    return found
+
+
 async def reconcile_retries(
     client: Any, specs: list[Spec], plan: Plan, *, repo_url: str, check: bool
 ) -> None:
@@ -494,7 +505,11 @@ async def reconcile_retries(
     from prefect.events.schemas.automations import AutomationCore
     from prefect.exceptions import ObjectNotFound
 
-    owned = {a.name: a for a in await client.read_automations() if a.name.startswith(RETRY_PREFIX)}
+    owned = {
+        a.name: a
+        for a in await read_all(client.read_automations)
+        if a.name.startswith(RETRY_PREFIX)
+    }
     wanted = set()
     for spec in specs:
         name = f"{RETRY_PREFIX}{spec.full_name} after a crash"
@@ -580,7 +595,7 @@ async def run(args: argparse.Namespace) -> tuple[Plan, bool]:
 
     repo_dir = args.repo_dir.resolve()
     async with get_client() as client:
-        pools = {pool.name for pool in await client.read_work_pools()}
+        pools = {pool.name for pool in await read_all(client.read_work_pools)}
     specs = read_specs(args, pools)
     repo_url = args.repo_url or git(repo_dir, "remote", "get-url", "origin")
     branch = args.branch or git(repo_dir, "rev-parse", "--abbrev-ref", "HEAD")

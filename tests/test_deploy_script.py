@@ -262,3 +262,24 @@ def test_retry_on_crash_is_an_automation_of_the_deployment(api: None, tmp_path: 
     path = repo(tmp_path / "b", [entry(name="resilient", retry_on_crash=False)])
     assert apply(path)["retries"] == ["removed: zoe-prefect: re-run greet/resilient after a crash"]
     assert automations() == []
+
+
+def test_prune_keeps_declared_deployments_past_the_apis_page_size(
+    api: None, tmp_path: Path
+) -> None:
+    """The API answers 200 objects per call: a server with more flows than that must not make
+    a declared deployment look undeclared (and pruned)."""
+    from prefect.client.orchestration import get_client
+
+    async def many_flows() -> None:
+        async with get_client() as client:
+            for number in range(deploy.PAGE + 5):
+                await client.create_flow_from_name(f"aaa-filler-{number:03}")
+
+    asyncio.run(many_flows())  # sorted by name, "greet" is now past the first page
+    path = repo(tmp_path, [entry(name="paged")])
+    assert apply(path)["created"] == ["greet/paged"]
+    summary = apply(path, "--prune")
+    assert "greet/paged" in summary["unchanged"]
+    assert [name for name in summary["removed"] if name.endswith("/paged")] == []
+    assert read("greet/paged")
