@@ -5,19 +5,27 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 LAB_LINUX_WORKERS ?= 2
 # molecule scenarios run by `make test`, in this order
-SCENARIOS ?= postgresql prefect_server prefect_worker tls default upgrade windows
+SCENARIOS ?= postgresql prefect_server prefect_worker default upgrade windows
+
+# Host packages: the hash-locked locks (make lock) and the wheelhouses built from them.
+LOCK_DIR ?= roles/prefect/files/locks
+REQUIREMENTS ?=
+WHEELHOUSE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/zoe-prefect/wheelhouse
+PACKAGES := $(PY) roles/prefect/files/packages.py
 
 export VENV LAB_LINUX_WORKERS
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: help venv lab lab-down lab-env test test-lab lint yamllint ansible-lint syntax pytest molecule clean
+.PHONY: help venv lab lab-down lab-env test test-lab lint yamllint ansible-lint syntax pytest molecule clean lock lock-check wheelhouse
 
 help:
 	@echo "make lab        start the lab fleet on this machine (LAB_LINUX_WORKERS=$(LAB_LINUX_WORKERS))"
 	@echo "make lab-down   remove the lab's containers and network"
 	@echo "make lab-env    print the exports that point the prefect CLI at the lab"
 	@echo "make test       lint, syntax-check, pytest and every molecule scenario"
+	@echo "make lock       lock the hosts' packages again (LOCK_DIR, REQUIREMENTS='prefect==... ...')"
+	@echo "make wheelhouse build every kind of host's wheelhouse into $(WHEELHOUSE_DIR)"
 
 venv: $(VENV)/.installed
 
@@ -38,7 +46,7 @@ lab-env: venv
 
 test: lint syntax pytest molecule test-lab
 
-lint: venv yamllint ansible-lint
+lint: venv yamllint ansible-lint lock-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -57,6 +65,21 @@ pytest: venv
 # The lab as a user drives it (make lab, again, scaled to 3 workers, a timed run); prints figures.
 test-lab: venv
 	$(BIN)/pytest -q -s tests/lab
+
+# Lock the hosts' packages (uv pip compile with hashes, one lock per kind of host).
+lock: venv
+	$(PACKAGES) lock --dir $(LOCK_DIR) $(foreach r,$(REQUIREMENTS),--requirement $(r))
+
+# Fails when the locks do not match the roles' defaults (prefect, prefect-shell, uv versions).
+lock-check: venv
+	$(PACKAGES) check --dir $(LOCK_DIR)
+
+# Download every kind of host's wheelhouse now (e.g. to carry it to a controller without
+# access to the index); site.yml builds the ones it needs by itself.
+wheelhouse: venv
+	@for target in linux-cp311 linux-cp313 windows-cp312; do \
+	  $(PACKAGES) wheelhouse --dir $(LOCK_DIR) --target $$target --cache $(WHEELHOUSE_DIR) || exit 1; \
+	done
 
 molecule: venv
 	scripts/molecule.sh $(SCENARIOS)

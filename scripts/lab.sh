@@ -74,11 +74,9 @@ start_host() {
   fi
   docker rm -f "$name" >/dev/null 2>&1 || true
   log "starting $name ($group)"
-  mkdir -p "$CACHE_DIR/pip"
   docker run -d --name "$name" --hostname "$name" --network "$network" \
     --label zoe-prefect.lab=1 --label "zoe-prefect.group=$group" \
     "${SYSTEMD_RUN_ARGS[@]}" \
-    -v "$CACHE_DIR/pip:/root/.cache/pip" \
     "$@" "$IMAGE" >/dev/null
 }
 

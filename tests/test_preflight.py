@@ -7,6 +7,7 @@ the preflight play, name the problem, and leave every host unchanged.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,6 +138,12 @@ BAD_INPUTS = [
         'prefect_flows_repo.url is "": set it to the Git URL of your flows repository',
     ),
     (
+        "stale-package-lock",
+        inventory(host(), prefect_version="3.9.2"),
+        "its requirements.in lacks prefect==3.9.2. Lock the fleet's packages again with "
+        "`make lock`",
+    ),
+    (
         "pool-name-with-spaces",
         inventory(host(), prefect_server_work_pools=["linux", "gpu pool"]),
         'rename "gpu pool"',
@@ -163,6 +170,26 @@ def test_bad_input_stops_site_before_any_change(
     assert "changed: [" not in out, out
     assert "s3cret" not in out
     # Nothing was installed on the host.
+    assert docker("exec", SYSTEMD_HOST, "test", "-e", "/opt/prefect", check=False).returncode != 0
+
+
+def test_a_lock_without_a_wheel_for_the_hosts_python_stops_site(
+    hosts: None, tmp_path: Path
+) -> None:
+    """The lock pins a package with no wheel for Debian 12's Python 3.11 on Linux: building
+    the wheelhouse fails in preflight, naming the host, its Python and the package."""
+    locks = tmp_path / "locks"
+    shutil.copytree(ROOT / "roles" / "prefect" / "files" / "locks", locks)
+    lock = locks / "linux-cp311.txt"
+    # pywin32 publishes Windows wheels only.
+    lock.write_text(lock.read_text() + "pywin32==311 \\\n    --hash=sha256:" + "0" * 64 + "\n")
+    inv = inventory(host(), prefect_packages_lock_dir=str(locks))
+    result = run_playbook("site.yml", write_inventory(tmp_path, inv))
+    out = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, out
+    assert f"{SYSTEMD_HOST} (linux-cp311: Python 3.11) cannot be installed from the" in out
+    assert "no wheel for Python 3.11 on linux x86_64 of pywin32==311" in out
+    assert "changed: [" not in out, out
     assert docker("exec", SYSTEMD_HOST, "test", "-e", "/opt/prefect", check=False).returncode != 0
 
 

@@ -28,7 +28,20 @@ SHOWN = [
     "_prefect_worker_win_needs_password",
     "prefect_worker_pools",
     "_prefect_worker_win_dirs",
+    "_prefect_worker_win_packages_target",
+    "_prefect_worker_win_unpack_argvs",
+    "_prefect_worker_win_venv_argv",
+    "_prefect_worker_win_install_argv",
 ]
+# What the prefect role's packages.yml sets before the Windows tasks use it.
+PACKAGES_FACTS = {
+    "__prefect_venv_key": "0123456789ab",
+    "__prefect_wheelhouse": {
+        "tar": "/cache/windows-cp312-0123456789abcdef.tar",
+        "uv_wheel": "uv-0.13.9-py3-none-win_amd64.whl",
+    },
+    "__prefect_packages_inputs": ["prefect-shell==0.3.7", "prefect==3.9.1", "uv==0.13.9"],
+}
 
 
 def render(tmp_path: Path, settings: dict | None = None) -> list[dict]:
@@ -59,6 +72,7 @@ def render(tmp_path: Path, settings: dict | None = None) -> list[dict]:
                     "loop": "{{ prefect_worker_pools }}",
                     "loop_control": {"index_var": "index"},
                     "vars": {"ansible_facts": {"env": {"SystemRoot": "C:\\Windows"}}}
+                    | PACKAGES_FACTS
                     | (settings or {}),
                 }
             ],
@@ -85,7 +99,7 @@ def test_default_windows_worker(tmp_path: Path) -> None:
     assert env["PREFECT_WORKER_WEBSERVER_HOST"] == "127.0.0.1"
     assert env["PREFECT_WORKER_WEBSERVER_PORT"] == "8080"
     assert env["PATH"] == (
-        "C:\\ProgramData\\Prefect\\venv\\Scripts;C:\\Program Files\\Git\\cmd;"
+        "C:\\ProgramData\\Prefect\\venv-3.9.1-0123456789ab\\Scripts;C:\\Program Files\\Git\\cmd;"
         "C:\\Windows\\System32;C:\\Windows"
     )
     user, password = env["PREFECT_API_AUTH_STRING"].split(":", 1)
@@ -149,4 +163,51 @@ def test_auth_off_and_extra_environment(tmp_path: Path) -> None:
     env = pool["_prefect_worker_win_environment"]
     assert "PREFECT_API_AUTH_STRING" not in env
     assert env["HTTPS_PROXY"] == "http://proxy.example:3128"
-    assert env["PATH"].startswith("D:\\Prefect\\venv\\Scripts;")
+    assert env["PATH"].startswith("D:\\Prefect\\venv-3.9.1-0123456789ab\\Scripts;")
+
+
+def test_wheelhouse_install_steps(tmp_path: Path) -> None:
+    """The wheelhouse is unpacked with tar.exe, uv comes from its own wheel, the venv is
+    versioned, and the install is offline, hash-checked and compiled."""
+    (pool,) = render(tmp_path)
+    assert pool["_prefect_worker_win_packages_target"] == "windows-cp312"
+    base = "C:\\ProgramData\\Prefect"
+    uv = f"{base}\\wheelhouse\\uv\\uv-0.13.9.data\\scripts\\uv.exe"
+    assert pool["_prefect_worker_win_unpack_argvs"] == [
+        ["tar.exe", "-x", "-f", f"{base}\\wheelhouse.tar", "-C", f"{base}\\wheelhouse"],
+        ["tar.exe", "-x", "-f", f"{base}\\wheelhouse\\uv-0.13.9-py3-none-win_amd64.whl",
+         "-C", f"{base}\\wheelhouse\\uv"],
+    ]  # fmt: skip
+    venv = f"{base}\\venv-3.9.1-0123456789ab"
+    assert pool["_prefect_worker_win_venv_argv"] == [
+        uv, "venv", "--quiet", "--python", "C:\\Python312\\python.exe", venv,
+    ]  # fmt: skip
+    assert pool["_prefect_worker_win_install_argv"] == [
+        uv, "pip", "install", "--quiet", "--python", f"{venv}\\Scripts\\python.exe",
+        "--offline", "--no-index", "--find-links", f"{base}\\wheelhouse", "--require-hashes",
+        "--compile-bytecode", "--no-cache",
+        "--requirement", f"{base}\\wheelhouse\\requirements.txt",
+    ]  # fmt: skip
+
+
+def test_index_install_steps_and_python_kind(tmp_path: Path) -> None:
+    """With prefect_packages_source index, pip in a venv of the host's Python resolves from
+    the index; another Python version asks for another lock."""
+    (pool,) = render(
+        tmp_path,
+        {
+            "prefect_packages_source": "index",
+            "prefect_pip_index_url": "https://pypi.example/simple",
+            "prefect_worker_windows_python_version": "3.13.1",
+        },
+    )
+    assert pool["_prefect_worker_win_packages_target"] == "windows-cp313"
+    venv = "C:\\ProgramData\\Prefect\\venv-3.9.1-0123456789ab"
+    assert pool["_prefect_worker_win_venv_argv"] == [
+        "C:\\Python312\\python.exe", "-m", "venv", venv,
+    ]  # fmt: skip
+    assert pool["_prefect_worker_win_install_argv"] == [
+        f"{venv}\\Scripts\\python.exe", "-m", "pip", "install", "--disable-pip-version-check",
+        "prefect-shell==0.3.7", "prefect==3.9.1", "uv==0.13.9",
+        "--index-url", "https://pypi.example/simple",
+    ]  # fmt: skip

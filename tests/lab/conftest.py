@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab.helpers import lab
+from lab.helpers import docker, lab, now, online_since, wait_for
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -20,3 +20,32 @@ def lab_session() -> Iterator[None]:
     yield
     if not reuse:
         lab("down")
+
+
+@pytest.fixture(autouse=True)
+def fleet_put_back() -> Iterator[None]:
+    """After each test, whatever it did: every lab container that a fault test stopped or
+    killed is started again and its worker is back ONLINE, so that one failure cannot
+    cascade into the tests after it."""
+    yield
+    stopped = docker(
+        "ps", "-a", "--filter", "label=zoe-prefect.lab=1", "--filter", "status=exited",
+        "--format", "{{.Names}}",
+    ).split()  # fmt: skip
+    if not stopped:
+        return
+    since = now()
+    docker("start", *stopped)
+    workers = {name for name in stopped if "-worker-" in name}
+    if "zp-lab-control" in stopped:
+        workers |= set(
+            docker(
+                "ps", "--filter", "label=zoe-prefect.group=linux_workers", "--format", "{{.Names}}"
+            ).split()
+        )  # fmt: skip
+    wait_for(
+        f"the workers ONLINE again after restarting {', '.join(stopped)}",
+        lambda: workers <= online_since("linux", since),
+        timeout=180,
+        interval=2,
+    )

@@ -17,6 +17,8 @@ from conftest import ROOT, ansible_env
 
 CLIENT_ENV = ROOT / "inventory" / "lab" / ".credentials" / "client.env"
 API = "http://127.0.0.1:4200/api"
+# Moments one test records for a later one to check (tests run in file order).
+MARKS: dict[str, datetime] = {}
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import time
 
 from lab.helpers import (
+    MARKS,
     api,
     docker,
     figure,
+    flow_run_ids,
     now,
     online_since,
     run_deployment,
@@ -106,7 +108,7 @@ def test_a_run_on_a_vanished_host_crashes_and_is_replaced_then_the_host_comes_ba
 
 def test_control_host_restarts_lose_nothing() -> None:
     deployments = {d["id"] for d in api("POST", "/deployments/filter", {})}
-    runs_before = api("POST", "/flow_runs/count", {})
+    runs_before = flow_run_ids()
     schedules = {d["id"]: len(d["schedules"]) for d in api("POST", "/deployments/filter", {})}
 
     def restart(what: list[str]) -> float:
@@ -131,30 +133,16 @@ def test_control_host_restarts_lose_nothing() -> None:
     after = api("POST", "/deployments/filter", {})
     assert {d["id"] for d in after} == deployments
     assert {d["id"]: len(d["schedules"]) for d in after} == schedules
-    assert api("POST", "/flow_runs/count", {}) >= runs_before
+    lost = runs_before - flow_run_ids()
+    assert not lost, f"{len(lost)} of {len(runs_before)} flow runs lost in the restarts"
     figure(
         "restart -> API ready and all workers ONLINE: "
         + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
     )
-    # Scheduled runs resume with no manual step: the next auto-scheduled run completes.
-    restarted_at = now()
-    start = time.monotonic()
-    wait_for(
-        "an auto-scheduled run after the restarts Completed",
-        lambda: api(
-            "POST",
-            "/flow_runs/filter",
-            {
-                "flow_runs": {
-                    "expected_start_time": {"after_": restarted_at.isoformat()},
-                    "state": {"type": {"any_": ["COMPLETED"]}},
-                }
-            },
-        ),
-        timeout=420,
-        interval=5,
-    )
-    figure(f"first scheduled run Completed {time.monotonic() - start:.0f} s after the restarts")
+    # Scheduled runs resume with no manual step: the next auto-scheduled run must complete.
+    # The deployments run every 5 minutes, so the wait for it is left to
+    # test_03's test_scheduled_runs_resumed_after_the_restarts, while other tests run.
+    MARKS["restarts_done"] = now()
     assert run_deployment("hello/hello")["state"] == "COMPLETED"
 
 

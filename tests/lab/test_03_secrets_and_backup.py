@@ -10,6 +10,7 @@ from pathlib import Path
 
 from conftest import ROOT, run_playbook
 from lab.helpers import (
+    MARKS,
     api,
     docker,
     figure,
@@ -72,6 +73,33 @@ def test_no_secret_in_a_verbose_run_and_private_files(tmp_path: Path) -> None:
     assert set(docker("exec", "zp-lab-worker-1", "ps", "-o", "user=", "-C", "prefect").split()) == {
         "prefect"
     }
+
+
+def test_scheduled_runs_resumed_after_the_restarts() -> None:
+    """test_02 restarted PostgreSQL, the server and the control container: the first
+    auto-scheduled run due after that has Completed, with no manual step."""
+    restarted_at = MARKS.get("restarts_done")
+    assert restarted_at, "test_control_host_restarts_lose_nothing did not get to its restarts"
+    done = wait_for(
+        "an auto-scheduled run due after the restarts Completed",
+        lambda: api(
+            "POST",
+            "/flow_runs/filter",
+            {
+                "flow_runs": {
+                    "expected_start_time": {"after_": restarted_at.isoformat()},
+                    "auto_scheduled": {"eq_": True},
+                    "state": {"type": {"any_": ["COMPLETED"]}},
+                }
+            },
+        ),
+        timeout=480,
+        interval=5,
+    )
+    figure(
+        "first scheduled run after the restarts Completed "
+        f"{(now() - restarted_at).total_seconds():.0f} s after them ({done[0]['name']})"
+    )
 
 
 def test_backup_and_restore_onto_a_fresh_control_host() -> None:
