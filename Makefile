@@ -17,7 +17,7 @@ export VENV LAB_LINUX_WORKERS
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: help venv lab lab-down lab-env test test-lab lint yamllint ansible-lint syntax pytest molecule clean lock lock-check wheelhouse
+.PHONY: help venv lab lab-down lab-env test test-lab lint yamllint ansible-lint syntax pytest molecule clean lock lock-check wheelhouse bench
 
 help:
 	@echo "make lab        start the lab fleet on this machine (LAB_LINUX_WORKERS=$(LAB_LINUX_WORKERS))"
@@ -25,6 +25,7 @@ help:
 	@echo "make lab-env    print the exports that point the prefect CLI at the lab"
 	@echo "make test       lint, syntax-check, pytest and every molecule scenario"
 	@echo "make lock       lock the hosts' packages again (LOCK_DIR, REQUIREMENTS='prefect==... ...')"
+	@echo "make bench      the lab's figures beside their floors (.bench/bench.json)"
 	@echo "make wheelhouse build every kind of host's wheelhouse into $(WHEELHOUSE_DIR)"
 
 venv: $(VENV)/.installed
@@ -44,7 +45,10 @@ lab-down:
 lab-env: venv
 	@scripts/lab.sh env
 
-test: lint syntax pytest molecule test-lab
+# pytest with the lab tests, and the molecule scenarios, run as two lanes at once
+# (scripts/test-lanes.sh; TEST_LANES=serial for one after the other).
+test: lint syntax
+	scripts/test-lanes.sh $(SCENARIOS)
 
 lint: venv yamllint ansible-lint lock-check
 	$(BIN)/ruff check .
@@ -80,6 +84,11 @@ wheelhouse: venv
 	@for target in linux-cp311 linux-cp313 windows-cp312; do \
 	  $(PACKAGES) wheelhouse --dir $(LOCK_DIR) --target $$target --cache $(WHEELHOUSE_DIR) || exit 1; \
 	done
+
+# Figures of the lab (converge, re-run, scale-out, install, dispatch, bursts), each beside a
+# floor measured in the same run; a JSON copy in .bench/bench.json. BENCH_SCALE="2 8 16".
+bench: venv
+	$(PY) scripts/bench.py
 
 molecule: venv
 	scripts/molecule.sh $(SCENARIOS)

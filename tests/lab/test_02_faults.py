@@ -33,7 +33,13 @@ def start_run(name: str, parameters: dict) -> str:
     )["id"]
 
 
+def main_pid(container: str, unit: str) -> str:
+    return docker("exec", container, "systemctl", "show", unit, "-p", "MainPID", "--value")
+
+
 def test_a_killed_worker_is_back_online_by_systemd_alone() -> None:
+    before = main_pid(WORKERS[0], "prefect-worker@linux.service")
+    assert before != "0"
     killed_at = now()
     start = time.monotonic()
     docker(
@@ -46,6 +52,8 @@ def test_a_killed_worker_is_back_online_by_systemd_alone() -> None:
         timeout=30,
         interval=0.5,
     )
+    # A new process, started by systemd: the kill really ended the old one.
+    assert main_pid(WORKERS[0], "prefect-worker@linux.service") not in {before, "0"}
     figure(f"worker SIGKILLed -> ONLINE again (new heartbeat): {time.monotonic() - start:.1f} s")
 
 

@@ -1,0 +1,291 @@
+"""`make bench`: how fast the lab converges, installs and dispatches, each figure beside a floor
+measured in the same run (these machines are noisy, so ratios travel better than seconds).
+
+It drives the real lab (scripts/lab.sh), from `make lab-down`, and prints a table; a JSON copy
+goes to .bench/bench.json. It is a benchmark, not a test: it asserts nothing.
+
+    make bench                        # BENCH_SCALE="2 8 16" converges fresh fleets of that size
+    BENCH_SCALE="" make bench         # without the scaling curve
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT_ENV = ROOT / "inventory" / "lab" / ".credentials" / "client.env"
+API = "http://127.0.0.1:4200/api"
+PACKAGES = ROOT / "roles" / "prefect" / "files" / "packages.py"
+RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", re.M)
+rows: list[dict] = []
+
+
+def sh(*cmd: str, env: dict | None = None, check: bool = True) -> tuple[str, float]:
+    """Run a command; its output and how long it took."""
+    start = time.monotonic()
+    done = subprocess.run(
+        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True
+    )
+    if check and done.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done.stdout + done.stderr, time.monotonic() - start
+
+
+def row(figure: str, value: float, unit: str, floor: float | None, floor_is: str) -> None:
+    ratio = value / floor if floor else None
+    rows.append(
+        {
+            "figure": figure,
+            "value": round(value, 2),
+            "unit": unit,
+            "floor": floor and round(floor, 2),
+            "floor_is": floor_is,
+            "ratio": ratio and round(ratio, 2),
+        }
+    )
+    shown = f"{ratio:.2f}x" if ratio else "-"
+    print(
+        f"  {figure:<44} {value:>8.1f} {unit:<3} floor {floor or 0:>7.1f}  {shown:>7}  ({floor_is})"
+    )
+
+
+def lab(workers: int, *args: str) -> tuple[str, float]:
+    env = {"LAB_LINUX_WORKERS": str(workers), "LAB_SMOKE": "0"}
+    return sh("scripts/lab.sh", *(args or ("up",)), env=env)
+
+
+def converge_seconds(out: str) -> float:
+    return float(re.search(r"converged in (\d+) s", out).group(1))
+
+
+def changed(out: str) -> int:
+    return sum(int(c) for _, c in RECAP.findall(out.rsplit("PLAY RECAP", 1)[-1]))
+
+
+def task_seconds(out: str, task: str) -> float:
+    """The longest time profile_tasks reported for a task (the slowest host's)."""
+    found = re.findall(rf"{re.escape(task)} -+ ([\d.]+)s", out)
+    return max(map(float, found)) if found else 0.0
+
+
+def auth() -> tuple[str, str]:
+    line = next(x for x in CLIENT_ENV.read_text().splitlines() if "API_AUTH_STRING=" in x)
+    user, _, password = line.split("=", 1)[1].partition(":")
+    return user, password
+
+
+def api(method: str, path: str, body: object = None) -> object:
+    response = httpx.request(method, API + path, json=body, auth=auth(), timeout=30)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def start_runs(count: int) -> list[str]:
+    deployment = api("GET", "/deployments/name/hello/hello")
+    path = f"/deployments/{deployment['id']}/create_flow_run"
+    return [api("POST", path, {"parameters": {"name": "bench"}})["id"] for _ in range(count)]
+
+
+def wait_final(ids: list[str], timeout: float = 600) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = api("POST", "/flow_runs/filter", {"flow_runs": {"id": {"any_": ids}}})
+        if len(runs) == len(ids) and all(
+            r["state_type"] in {"COMPLETED", "FAILED", "CRASHED"} for r in runs
+        ):
+            return runs
+        time.sleep(0.25)
+    sys.exit(f"runs not final within {timeout} s")
+
+
+def seconds_between(start: str, end: str) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)]
+
+
+def floors(image: str, tar: str) -> dict[str, float]:
+    """Hand-made floors in a scratch container of the lab's image: uv installing the lock
+    offline (what the role does for one host), and `import prefect` with bytecode."""
+    name = "zp-bench-floor"
+    sh("docker", "rm", "-f", name, check=False)
+    sh("docker", "run", "-d", "--name", name, image, "sleep", "infinity")
+    try:
+        sh("docker", "exec", name, "mkdir", "-p", "/w")
+        sh("docker", "cp", tar, f"{name}:/w/wh.tar")
+        script = (
+            "cd /w && tar -xf wh.tar && python3 -m zipfile -e uv-*.whl uvx && "
+            "chmod +x uvx/uv-*.data/scripts/uv && cp uvx/uv-*.data/scripts/uv /usr/local/bin/"
+        )
+        sh("docker", "exec", name, "sh", "-c", script)
+        sh("docker", "exec", name, "uv", "venv", "-q", "--python", "/usr/bin/python3", "/w/venv")
+        _, install = sh(
+            "docker", "exec", "-e", "UV_PYTHON_DOWNLOADS=never", name, "uv", "pip", "install", "-q",
+            "--python", "/w/venv/bin/python", "--offline", "--no-index", "--find-links", "/w",
+            "--require-hashes", "--compile-bytecode", "--no-cache", "-r", "/w/requirements.txt",
+        )  # fmt: skip
+        sh("docker", "exec", name, "/w/venv/bin/python", "-c", "import prefect")
+        _, imported = sh("docker", "exec", name, "/w/venv/bin/python", "-c", "import prefect")
+        _, noop = sh("docker", "exec", name, "true")
+        return {"install": install - noop, "import": imported - noop}
+    finally:
+        sh("docker", "rm", "-f", name, check=False)
+
+
+def dispatch(runs: int) -> list[float]:
+    """Sequential hello runs: created -> Running (the worker's poll wait and process start)."""
+    waits = []
+    for _ in range(runs):
+        (run,) = wait_final(start_runs(1))
+        waits.append(seconds_between(run["created"], run["start_time"]))
+    return waits
+
+
+def burst(count: int) -> tuple[float, list[dict]]:
+    start = time.monotonic()
+    runs = wait_final(start_runs(count))
+    return time.monotonic() - start, runs
+
+
+def cpu_seconds(container: str, pattern: str) -> float:
+    """CPU seconds used so far by the processes whose command line matches `pattern`."""
+    out, _ = sh("docker", "exec", container, "sh", "-c",
+                f"ps -eo cputimes=,args= | grep -E '{pattern}' | grep -v grep || true")  # fmt: skip
+    return sum(float(line.split()[0]) for line in out.splitlines() if line.strip())
+
+
+def poll_cost(workers: int, intervals: list[int], window: float = 60) -> None:
+    """What polling costs the control host: `workers` extra worker processes (spread over the
+    lab's worker containers, on a pool of their own so that they take no run) polling every
+    N s; the server's and PostgreSQL's CPU over `window` s, against the same with none."""
+    hosts = ["zp-lab-worker-1", "zp-lab-worker-2"]
+
+    def load() -> float:
+        server = cpu_seconds("zp-lab-control", "prefect server start|uvicorn")
+        db = cpu_seconds("zp-lab-control", "postgres")
+        time.sleep(window)
+        used = cpu_seconds("zp-lab-control", "prefect server start|uvicorn") - server
+        return (used + cpu_seconds("zp-lab-control", "postgres") - db) / window * 100
+
+    idle = load()
+    for interval in intervals:
+        for i in range(workers):
+            start = (
+                "set -a; . /etc/prefect/worker.env; set +a; "
+                f"PREFECT_WORKER_QUERY_SECONDS={interval} PREFECT_HOME=/tmp/bench-{i} "
+                f"exec runuser -u prefect -- /opt/prefect/current/bin/prefect worker start "
+                f"--pool bench-poll --type process --name bench-poll-{i} >/dev/null 2>&1"
+            )
+            sh("docker", "exec", "-d", hosts[i % 2], "sh", "-c", start)
+        time.sleep(20)  # let every worker start and settle into its polling
+        try:
+            row(f"API+DB CPU, {workers} workers polling every {interval} s", load(), "%",
+                idle, "no extra worker")  # fmt: skip
+        finally:
+            for host in hosts:
+                sh("docker", "exec", host, "pkill", "-f", "bench-poll", check=False)
+    api("DELETE", "/work_pools/bench-poll")
+
+
+def main() -> int:
+    os.chdir(ROOT)
+    image = sh("scripts/docker-ready.sh")[0].strip().splitlines()[-1]
+    print("zoe-prefect bench (figure, value, floor measured in this run, ratio)")
+
+    with tempfile.TemporaryDirectory() as cache:
+        out, build = sh(sys.executable, str(PACKAGES), "wheelhouse", "--target", "linux-cp311",
+                        "--cache", cache)  # fmt: skip
+        row("wheelhouse build (download, linux-cp311)", build, "s", None, "network-bound")
+    home_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    tar = json.loads(
+        sh(sys.executable, str(PACKAGES), "wheelhouse", "--target", "linux-cp311",
+           "--cache", str(home_cache / "zoe-prefect" / "wheelhouse"))[0].strip().splitlines()[-1]
+    )["tar"]  # fmt: skip
+    floor = floors(image, tar)
+
+    lab(2, "down")
+    out, _ = lab(2)
+    cold = converge_seconds(out)
+    row("cold converge, control + 2 workers", cold, "s", None, "-")
+    install = task_seconds(out, "prefect : Install the locked packages, offline and hash-checked")
+    row("one host's Prefect install (role)", install, "s", floor["install"], "uv by hand")
+    out, _ = lab(2)
+    rerun = converge_seconds(out)
+    row(f"re-run (changed={changed(out)})", rerun, "s", cold, "cold converge")
+    out, _ = lab(3)
+    row("adding a third worker", converge_seconds(out), "s", cold, "cold converge")
+    lab(2)  # back to two workers for the dispatch figures
+
+    for unit in ("prefect-worker@linux.service",):
+        for worker in ("zp-lab-worker-1", "zp-lab-worker-2"):
+            sh("docker", "exec", worker, "systemctl", "is-active", unit)
+    query = float(
+        re.search(
+            r"PREFECT_WORKER_QUERY_SECONDS=(\d+)",
+            sh("docker", "exec", "zp-lab-worker-1", "cat", "/etc/prefect/worker.env")[0],
+        ).group(1)
+    )
+    waits = dispatch(12)
+    start_floor = query / 2 + floor["import"]
+    row("dispatch created->Running p50 (12 runs)", statistics.median(waits), "s", start_floor,
+        "poll/2 + import")  # fmt: skip
+    row("dispatch created->Running p95", percentile(waits, 0.95), "s", query + floor["import"],
+        "poll + import")  # fmt: skip
+    two, runs = burst(20)
+    each = statistics.median(seconds_between(r["start_time"], r["end_time"]) for r in runs)
+    row("burst of 20 on 2 workers (limit 2)", two, "s", each * 20 / 4, "20 x run / 4 slots")
+    sh("docker", "exec", "zp-lab-worker-2", "systemctl", "stop", "prefect-worker@linux.service")
+    try:
+        one, _ = burst(20)
+    finally:
+        sh(
+            "docker",
+            "exec",
+            "zp-lab-worker-2",
+            "systemctl",
+            "start",
+            "prefect-worker@linux.service",
+        )
+    row("burst of 20 on 1 worker", one, "s", two, "burst on 2 workers")
+
+    if os.environ.get("BENCH_POLL", "1") == "1":
+        poll_cost(20, [1, 2, 5])
+
+    scale = [int(n) for n in os.environ.get("BENCH_SCALE", "2 8 16").split()]
+    base = None
+    for workers in scale:
+        lab(workers, "down")
+        out, _ = lab(workers)
+        seconds = converge_seconds(out)
+        base = base or seconds
+        row(f"fresh fleet, {workers} workers: converge", seconds, "s", base,
+            f"{scale[0]}-worker converge")  # fmt: skip
+    if scale:
+        lab(2, "down")
+        lab(2)
+
+    out_dir = ROOT / ".bench"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"JSON: {out_dir / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
