@@ -72,7 +72,7 @@ test-lab: venv
 
 # Lock the hosts' packages (uv pip compile with hashes, one lock per kind of host).
 lock: venv
-	$(PACKAGES) lock --dir $(LOCK_DIR) $(foreach r,$(REQUIREMENTS),--requirement $(r))
+	$(PACKAGES) lock --dir $(LOCK_DIR) $(foreach r,$(REQUIREMENTS),--requirement '$(r)')
 
 # Fails when the locks do not match the roles' defaults (prefect, prefect-shell, uv versions).
 lock-check: venv

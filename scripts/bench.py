@@ -153,7 +153,8 @@ def dispatch(runs: int) -> list[float]:
     waits = []
     for _ in range(runs):
         (run,) = wait_final(start_runs(1))
-        waits.append(seconds_between(run["created"], run["start_time"]))
+        if run["start_time"]:  # a run that never ran has no start to measure
+            waits.append(seconds_between(run["created"], run["start_time"]))
     return waits
 
 
@@ -163,11 +164,12 @@ def burst(count: int) -> tuple[float, list[dict]]:
     return time.monotonic() - start, runs
 
 
-def cpu_seconds(container: str, pattern: str) -> float:
-    """CPU seconds used so far by the processes whose command line matches `pattern`."""
-    out, _ = sh("docker", "exec", container, "sh", "-c",
-                f"ps -eo cputimes=,args= | grep -E '{pattern}' | grep -v grep || true")  # fmt: skip
-    return sum(float(line.split()[0]) for line in out.splitlines() if line.strip())
+def cpu_seconds(container: str, units: str) -> float:
+    """CPU seconds the systemd units have used so far (their cgroups' accounting, which counts
+    short-lived processes too)."""
+    out, _ = sh("docker", "exec", container, "systemctl", "show", *units.split(),
+                "-p", "CPUUsageNSec", "--value")  # fmt: skip
+    return sum(int(v) for v in out.split() if v.isdigit()) / 1e9
 
 
 def poll_cost(workers: int, intervals: list[int], window: float = 60) -> None:
@@ -177,11 +179,10 @@ def poll_cost(workers: int, intervals: list[int], window: float = 60) -> None:
     hosts = ["zp-lab-worker-1", "zp-lab-worker-2"]
 
     def load() -> float:
-        server = cpu_seconds("zp-lab-control", "prefect server start|uvicorn")
-        db = cpu_seconds("zp-lab-control", "postgres")
+        units = "prefect-server.service postgresql@15-main.service"
+        before = cpu_seconds("zp-lab-control", units)
         time.sleep(window)
-        used = cpu_seconds("zp-lab-control", "prefect server start|uvicorn") - server
-        return (used + cpu_seconds("zp-lab-control", "postgres") - db) / window * 100
+        return (cpu_seconds("zp-lab-control", units) - before) / window * 100
 
     idle = load()
     for interval in intervals:
@@ -248,7 +249,11 @@ def main() -> int:
     row("dispatch created->Running p95", percentile(waits, 0.95), "s", query + floor["import"],
         "poll + import")  # fmt: skip
     two, runs = burst(20)
-    each = statistics.median(seconds_between(r["start_time"], r["end_time"]) for r in runs)
+    each = statistics.median(
+        seconds_between(r["start_time"], r["end_time"])
+        for r in runs
+        if r["start_time"] and r["end_time"]
+    )
     row("burst of 20 on 2 workers (limit 2)", two, "s", each * 20 / 4, "20 x run / 4 slots")
     sh("docker", "exec", "zp-lab-worker-2", "systemctl", "stop", "prefect-worker@linux.service")
     try:

@@ -20,8 +20,8 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
 # Both lanes need the engine and the image: make them ready once, before the lanes start.
-ensure_docker
-build_image
+ensure_docker || exit 1
+build_image || exit 1
 
 lane_pytest() {
   "$VENV/bin/pytest" -q tests --ignore=tests/lab && "$VENV/bin/pytest" -q -s tests/lab
@@ -42,10 +42,13 @@ if [ "${TEST_LANES:-parallel}" = serial ]; then
   run_lane pytest
   run_lane molecule "$@"
 else
-  run_lane pytest &
+  # Each lane in a process group of its own, so that an interrupt (or CI's time limit) ends
+  # both with everything they started.
+  setsid bash -c "$(declare -f lane_pytest lane_molecule run_lane); VENV=$VENV logs=$logs run_lane pytest" &
   pytest_pid=$!
-  run_lane molecule "$@" &
+  setsid bash -c "$(declare -f lane_pytest lane_molecule run_lane); VENV=$VENV logs=$logs run_lane molecule $*" &
   molecule_pid=$!
+  trap 'kill -TERM -- -$pytest_pid -$molecule_pid 2>/dev/null; exit 130' INT TERM
   wait "$pytest_pid" "$molecule_pid"
 fi
 failed=0

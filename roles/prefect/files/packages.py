@@ -44,8 +44,10 @@ class Target:
 
 
 # Debian 12 and 13 (glibc 2.36 and 2.41): wheels for manylinux 2.36 or older run on both.
-_MANYLINUX = tuple(f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)) + (
+_MANYLINUX = tuple(f"manylinux_2_{minor}_x86_64" for minor in range(36, 4, -1)) + (
     "manylinux2014_x86_64",
+    "manylinux2010_x86_64",
+    "manylinux1_x86_64",
 )
 TARGETS = {
     "linux-cp311": Target("3.11", "linux", "x86_64-manylinux_2_36", _MANYLINUX),
@@ -189,6 +191,12 @@ def cmd_wheelhouse(directory: Path, target_name: str, cache: Path, pip_args: lis
             f"{', '.join(sorted(p.stem for p in directory.glob('*-cp*.txt'))) or 'none'}); "
             "run `make lock` (see the README, 'Host packages')"
         )
+    inputs = directory / INPUTS
+    if not inputs.exists() or header_hash(lock) != sha256(inputs.read_bytes()):
+        raise PackagesError(
+            f"{lock} was not made from {inputs} as it is now: run `make lock` "
+            f"(LOCK_DIR={directory}) again"
+        )
     digest = sha256(lock.read_bytes())
     tar = cache / f"{target_name}-{digest[:16]}.tar"
     if not tar.exists():
@@ -224,7 +232,9 @@ def cmd_wheelhouse(directory: Path, target_name: str, cache: Path, pip_args: lis
             partial.replace(tar)  # complete, or not there at all
     with tarfile.open(tar) as archive:
         names = archive.getnames()
-    uv_wheel = next(n for n in names if n.startswith("uv-") and n.endswith(".whl"))
+    uv_wheel = next((n for n in names if n.startswith("uv-") and n.endswith(".whl")), None)
+    if uv_wheel is None:
+        raise PackagesError(f"{lock} does not lock uv (hosts install with it): run `make lock`")
     print(json.dumps({"tar": str(tar), "lock_sha256": digest, "uv_wheel": uv_wheel}))
 
 
