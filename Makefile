@@ -30,10 +30,11 @@ help:
 
 venv: $(VENV)/.installed
 
+# uv installs the controller's requirements (about 15 s, against 2-3 min for pip).
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check "$$(grep '^uv==' requirements.txt)"
+	$(BIN)/uv pip install --quiet --python $(PY) -r requirements.txt
 	@touch $@
 
 lab: venv

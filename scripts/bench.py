@@ -148,14 +148,19 @@ def floors(image: str, tar: str) -> dict[str, float]:
         sh("docker", "rm", "-f", name, check=False)
 
 
-def dispatch(runs: int) -> list[float]:
-    """Sequential hello runs: created -> Running (the worker's poll wait and process start)."""
-    waits = []
+def dispatch(runs: int) -> tuple[list[float], list[float], list[float]]:
+    """Sequential hello runs: created -> Running, split at Pending (the worker took it) into
+    the poll wait and the start (process, pull step's git clone, flow import, engine)."""
+    waits, polls, starts = [], [], []
     for _ in range(runs):
         (run,) = wait_final(start_runs(1))
-        if run["start_time"]:  # a run that never ran has no start to measure
+        states = api("GET", f"/flow_run_states/?flow_run_id={run['id']}")
+        pending = next((s["timestamp"] for s in states if s["type"] == "PENDING"), None)
+        if run["start_time"] and pending:  # a run that never ran has no start to measure
             waits.append(seconds_between(run["created"], run["start_time"]))
-    return waits
+            polls.append(seconds_between(run["created"], pending))
+            starts.append(seconds_between(pending, run["start_time"]))
+    return waits, polls, starts
 
 
 def burst(count: int) -> tuple[float, list[dict]]:
@@ -242,12 +247,16 @@ def main() -> int:
             sh("docker", "exec", "zp-lab-worker-1", "cat", "/etc/prefect/worker.env")[0],
         ).group(1)
     )
-    waits = dispatch(12)
+    waits, polls, starts = dispatch(12)
     start_floor = query / 2 + floor["import"]
     row("dispatch created->Running p50 (12 runs)", statistics.median(waits), "s", start_floor,
         "poll/2 + import")  # fmt: skip
     row("dispatch created->Running p95", percentile(waits, 0.95), "s", query + floor["import"],
         "poll + import")  # fmt: skip
+    row("  of which: created->Pending p50 (poll wait)", statistics.median(polls), "s", query / 2,
+        "poll/2")  # fmt: skip
+    row("  of which: Pending->Running p50 (start)", statistics.median(starts), "s", floor["import"],
+        "import prefect")  # fmt: skip
     two, runs = burst(20)
     each = statistics.median(
         seconds_between(r["start_time"], r["end_time"])
