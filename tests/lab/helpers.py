@@ -37,6 +37,18 @@ def lab(*args: str, workers: int = 2) -> tuple[subprocess.CompletedProcess[str],
     return result, time.monotonic() - start
 
 
+def failures(output: str) -> str:
+    """What a failed ansible-playbook run says about its failures (the failed tasks and their
+    messages), then the end of its output."""
+    lines = output.splitlines()
+    found = [
+        "\n".join(lines[max(0, i - 3) : i + 8])
+        for i, line in enumerate(lines)
+        if line.startswith(("fatal:", "failed:")) or "[ERROR]" in line
+    ]
+    return "\n---\n".join(found)[-6000:] + "\n...\n" + output[-2500:]
+
+
 def site_recap(output: str) -> dict[str, tuple[int, int, int]]:
     """Host -> (changed, unreachable, failed) from the last PLAY RECAP (site.yml's)."""
     last = output.rsplit("PLAY RECAP", 1)[-1]

@@ -12,13 +12,13 @@ from pathlib import Path
 import yaml
 
 from conftest import run_playbook
-from lab.helpers import active_since, docker, figure, lab, run_deployment, site_recap
+from lab.helpers import active_since, docker, failures, figure, lab, run_deployment, site_recap
 
 
 def test_make_lab_from_nothing_ends_with_a_completed_smoke_run() -> None:
     result, seconds = lab("up")
     out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-5000:]
+    assert result.returncode == 0, failures(out)
     assert re.search(r"hello/hello: Completed after [\d.]+ s on zp-lab-worker-\d", out), out[-3000:]
     recap = site_recap(out)
     assert set(recap) == {"zp-lab-control", "zp-lab-worker-1", "zp-lab-worker-2"}
@@ -29,7 +29,7 @@ def test_make_lab_from_nothing_ends_with_a_completed_smoke_run() -> None:
 def test_second_make_lab_changes_nothing() -> None:
     result, seconds = lab("up")
     out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-5000:]
+    assert result.returncode == 0, failures(out)
     recap = site_recap(out)
     assert recap and all(changed == 0 for changed, _, _ in recap.values()), recap
     figure(f"second make lab: {seconds:.0f} s, changed=0 on {len(recap)} hosts")
@@ -45,7 +45,7 @@ def test_adding_a_worker_restarts_nothing_else() -> None:
     before = {u: active_since(*u) for u in units}
     result, seconds = lab("up", workers=3)
     out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-5000:]
+    assert result.returncode == 0, failures(out)
     recap = site_recap(out)
     assert recap["zp-lab-worker-3"][0] > 0
     assert all(recap[h][0] == 0 for h in ("zp-lab-control", "zp-lab-worker-1", "zp-lab-worker-2"))
@@ -99,7 +99,9 @@ def test_an_unreachable_windows_host_does_not_stop_the_linux_hosts(tmp_path: Pat
     assert "win-ghost does not answer over winrm (127.0.0.1:1)" in " ".join(out.split())
     assert recap["win-ghost"][2] == 1
     linux = {h: v for h, v in recap.items() if h != "win-ghost"}
-    assert len(linux) == 4 and all(v[1:] == (0, 0) for v in linux.values()), recap
+    assert len(linux) == 4 and all(v[1:] == (0, 0) for v in linux.values()), (
+        f"{recap}\n{failures(out)}"
+    )
     assert all(v[0] == 0 for h, v in linux.items() if h != "zp-lab-control"), recap
     # With a host in windows_workers the windows pool counts as served: its deployment is
     # unpaused, the one change on the control host.

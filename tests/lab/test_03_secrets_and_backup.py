@@ -82,17 +82,20 @@ def test_scheduled_runs_resumed_after_the_restarts() -> None:
     assert restarted_at, "test_control_host_restarts_lose_nothing did not get to its restarts"
     done = wait_for(
         "an auto-scheduled run due after the restarts Completed",
-        lambda: api(
-            "POST",
-            "/flow_runs/filter",
-            {
-                "flow_runs": {
-                    "expected_start_time": {"after_": restarted_at.isoformat()},
-                    "auto_scheduled": {"eq_": True},
-                    "state": {"type": {"any_": ["COMPLETED"]}},
-                }
-            },
-        ),
+        lambda: [
+            run
+            for run in api(
+                "POST",
+                "/flow_runs/filter",
+                {
+                    "flow_runs": {
+                        "expected_start_time": {"after_": restarted_at.isoformat()},
+                        "state": {"type": {"any_": ["COMPLETED"]}},
+                    }
+                },
+            )
+            if run["auto_scheduled"]
+        ],
         timeout=480,
         interval=5,
     )
