@@ -96,7 +96,9 @@ def test_scheduled_runs_resumed_after_the_restarts() -> None:
             )
             if run["auto_scheduled"]
         ],
-        timeout=480,
+        # One 5-minute schedule interval plus a run, counted from this test's start: the
+        # restarts were at least a test earlier.
+        timeout=720,
         interval=5,
     )
     figure(
