@@ -211,7 +211,8 @@ def poll_cost(workers: int, intervals: list[int], window: float = 60) -> None:
 
 def main() -> int:
     os.chdir(ROOT)
-    image = sh("scripts/docker-ready.sh")[0].strip().splitlines()[-1]
+    ready = subprocess.run(["scripts/docker-ready.sh"], capture_output=True, text=True, check=True)
+    image = ready.stdout.strip().splitlines()[-1]
     print("zoe-prefect bench (figure, value, floor measured in this run, ratio)")
 
     with tempfile.TemporaryDirectory() as cache:
