@@ -1,5 +1,5 @@
 # Shared by scripts/lab.sh and the molecule scenarios' helpers: where things are and how a
-# systemd container is started on this kind of machine (see ../shared/MACHINE_NOTES.md).
+# systemd container is started on machines where `docker run --privileged` is refused.
 # shellcheck shell=bash
 
 VENV=${VENV:-$PWD/.venv}
