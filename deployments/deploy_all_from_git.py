@@ -14,6 +14,14 @@ removed. Every entry is checked first (missing or non-existent entrypoint, unkno
 both interval and cron, duplicate names, unknown keys or parameters); one bad entry stops the
 run before any deployment changes, with messages naming the entries.
 
+The repository's code never runs with the script's privileges. Without a server (--offline,
+the controller's preflight check) flow names and parameters are read from the source alone
+(the `@flow(name=...)` literal and the function's signature); nothing of the repository is
+imported. Against a server, each flow's name and parameter schema come from Prefect's loader
+in a separate process: as root that is a transient systemd unit with a dynamic user, no
+network, a read-only file system and the configuration folders hidden (--hide); as any other
+user, a child process without the API settings in its environment.
+
 By hand, against any Prefect API (PREFECT_API_URL / PREFECT_API_AUTH_STRING, or --client-env):
 
     python deployments/deploy_all_from_git.py --check          # what would change
@@ -34,6 +42,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,8 +189,31 @@ def check_schedule(label: str, index: int, schedule: Any) -> tuple[list[str], di
     return problems, normal
 
 
-def check_entry(index: int, entry: Any, repo_dir: Path) -> tuple[list[str], Spec | None]:
-    """Problems with one manifest entry (each naming it), and the entry as a Spec if none."""
+def entrypoint_problem(entry: Any, repo_dir: Path) -> str | None:
+    """Why the entry's entrypoint cannot be read (None: its file defines the function)."""
+    entrypoint = entry.get("entrypoint") if isinstance(entry, dict) else None
+    if not isinstance(entrypoint, str) or ":" not in entrypoint:
+        return "'entrypoint' is missing; give path/to/file.py:flow_function"
+    file_part, _, function = entrypoint.rpartition(":")
+    path = (repo_dir / file_part).resolve()
+    if not path.is_relative_to(repo_dir.resolve()) or not path.is_file():
+        return f"entrypoint file {file_part} does not exist in the repository"
+    try:
+        defined = function_defined(path, function)
+    except SyntaxError as exc:
+        return f"{file_part} is not valid Python: {exc.msg} (line {exc.lineno})"
+    if not defined:
+        return f"{file_part} defines no function '{function}'"
+    return None
+
+
+def check_entry(
+    index: int, entry: Any, repo_dir: Path, descriptions: dict[str, Description]
+) -> tuple[list[str], Spec | None]:
+    """Problems with one manifest entry (each naming it), and the entry as a Spec if none.
+
+    `descriptions` holds the flow name and parameter schema of every readable entrypoint, or
+    the error that reading it raised."""
     if not isinstance(entry, dict):
         return [f"deployments[{index}] must be a mapping"], None
     label = f"deployments[{index}] ({entry.get('name', 'no name')})"
@@ -194,19 +226,13 @@ def check_entry(index: int, entry: Any, repo_dir: Path) -> tuple[list[str], Spec
     entrypoint = entry.get("entrypoint")
     flow_name = ""
     schema: dict[str, Any] = {}
-    if not isinstance(entrypoint, str) or ":" not in entrypoint:
-        problems.append(f"{label}: 'entrypoint' is missing; give path/to/file.py:flow_function")
+    problem = entrypoint_problem(entry, repo_dir)
+    if problem:
+        problems.append(f"{label}: {problem}")
+    elif descriptions[entrypoint].error:
+        problems.append(f"{label}: {entrypoint} cannot be loaded: {descriptions[entrypoint].error}")
     else:
-        file_part, _, function = entrypoint.rpartition(":")
-        path = (repo_dir / file_part).resolve()
-        if not path.is_relative_to(repo_dir.resolve()) or not path.is_file():
-            problems.append(
-                f"{label}: entrypoint file {file_part} does not exist in the repository"
-            )
-        elif not function_defined(path, function):
-            problems.append(f"{label}: {file_part} defines no function '{function}'")
-        else:
-            flow_name, schema = describe_flow(f"{path}:{function}", function)
+        flow_name, schema = descriptions[entrypoint].name, descriptions[entrypoint].schema
 
     pool = entry.get("work_pool")
     if not isinstance(pool, dict) or not isinstance(pool.get("name"), str):
@@ -263,24 +289,169 @@ def check_entry(index: int, entry: Any, repo_dir: Path) -> tuple[list[str], Spec
     )
 
 
-def describe_flow(entrypoint: str, function: str) -> tuple[str, dict[str, Any]]:
-    """The flow's name and parameter schema, read the way `prefect deploy` reads them."""
+@dataclass
+class Description:
+    """What registration needs to know of a flow: its name and parameter schema."""
+
+    name: str = ""
+    schema: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+Describer = Callable[[Path, list[str]], dict[str, Description]]
+
+
+def flow_decorator_name(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    """The literal `name=` of the function's `@flow(...)` decorator, if it has one."""
+    for decorator in node.decorator_list:
+        if not isinstance(decorator, ast.Call):
+            continue
+        for keyword in decorator.keywords:
+            value = keyword.value
+            if keyword.arg == "name" and isinstance(getattr(value, "value", None), str):
+                return value.value
+    return None
+
+
+def describe_statically(repo_dir: Path, entrypoints: list[str]) -> dict[str, Description]:
+    """Flow names and parameter names read from the source alone: no repository code runs.
+
+    The name is the decorator's `name=` literal or Prefect's default (the function's name with
+    '-' for '_'); the schema lists the parameters by name only, or is empty (no check) when
+    the function takes **kwargs."""
+    descriptions = {}
+    for entrypoint in entrypoints:
+        file_part, _, function = entrypoint.rpartition(":")
+        tree = ast.parse((repo_dir / file_part).read_text(), filename=file_part)
+        node = next(
+            n
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == function
+        )
+        args = node.args
+        names = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+        schema = {} if args.kwarg else {"properties": {n: {} for n in names}}
+        name = flow_decorator_name(node) or function.replace("_", "-")
+        descriptions[entrypoint] = Description(name=name, schema=schema)
+    return descriptions
+
+
+def describe_here(repo_dir: Path, entrypoints: list[str]) -> dict[str, Description]:
+    """Each flow's name and parameter schema the way `prefect deploy` reads them.
+
+    This imports the flows' modules (and what they import), so only --describe-flows runs it:
+    in the child process that describe_isolated starts."""
     from prefect.flows import safe_load_flow_from_entrypoint
     from prefect.utilities.callables import parameter_schema_from_entrypoint
 
-    flow = safe_load_flow_from_entrypoint(entrypoint)
-    name = getattr(flow, "name", None) or function.replace("_", "-")
-    return name, parameter_schema_from_entrypoint(entrypoint).model_dump()
+    descriptions = {}
+    for entrypoint in entrypoints:
+        file_part, _, function = entrypoint.rpartition(":")
+        full = f"{repo_dir / file_part}:{function}"
+        try:
+            flow = safe_load_flow_from_entrypoint(full)
+            name = getattr(flow, "name", None) or function.replace("_", "-")
+            schema = parameter_schema_from_entrypoint(full).model_dump()
+            descriptions[entrypoint] = Description(name=name, schema=schema)
+        except Exception as exc:  # noqa: BLE001 - any failure of the repository's code
+            descriptions[entrypoint] = Description(error=f"{type(exc).__name__}: {exc}")
+    return descriptions
+
+
+# The transient unit the repository's code runs in as root: a dynamic user, no network,
+# nothing writable but its private /tmp, no capabilities, and the folders with secrets hidden.
+SANDBOX_PROPERTIES = [
+    "DynamicUser=yes",
+    "PrivateNetwork=yes",
+    "PrivateTmp=yes",
+    "PrivateDevices=yes",
+    "ProtectSystem=strict",
+    "ProtectHome=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectControlGroups=yes",
+    "NoNewPrivileges=yes",
+    "CapabilityBoundingSet=",
+    "RestrictAddressFamilies=AF_UNIX",
+    "RestrictNamespaces=yes",
+    "RestrictSUIDSGID=yes",
+    "LockPersonality=yes",
+    "SystemCallArchitectures=native",
+    "SystemCallFilter=@system-service",
+    "UMask=0077",
+    "RuntimeMaxSec=300",
+    "MemoryMax=2G",
+]
+SANDBOX_REPO = "/run/zoe-prefect-flows-repo"
+
+
+def describe_isolated(hide: list[Path]) -> Describer:
+    """A describer that runs describe_here in a child process without the script's privileges:
+    as root, a sandboxed transient systemd unit that cannot see `hide`; otherwise a plain
+    child without the API settings in its environment."""
+
+    def describe(repo_dir: Path, entrypoints: list[str]) -> dict[str, Description]:
+        if not entrypoints:
+            return {}
+        script = str(Path(__file__).resolve())
+        if os.geteuid() == 0:
+            if not Path("/run/systemd/system").is_dir():
+                raise ManifestError(
+                    [
+                        "refusing to load the flows repository's code as root without systemd "
+                        "(run this script as an unprivileged user)"
+                    ]
+                )
+            properties = SANDBOX_PROPERTIES + [
+                f"BindReadOnlyPaths={repo_dir.resolve()}:{SANDBOX_REPO}",
+                *(f"InaccessiblePaths=-{path}" for path in hide),
+            ]
+            argv = ["systemd-run", "--quiet", "--wait", "--pipe", "--collect"]
+            argv += ["--service-type=exec", "--working-directory=/tmp"]
+            argv += ["--setenv=HOME=/tmp", "--setenv=PREFECT_HOME=/tmp/prefect"]
+            argv += [f"--property={p}" for p in properties]
+            argv += [sys.executable, script, "--repo-dir", SANDBOX_REPO, "--describe-flows"]
+            env = None
+        else:
+            argv = [sys.executable, script, "--repo-dir", str(repo_dir), "--describe-flows"]
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
+        result = subprocess.run(
+            argv + entrypoints,
+            capture_output=True,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        try:
+            answer = json.loads(result.stdout.strip().splitlines()[-1])
+            return {ep: Description(**answer[ep]) for ep in entrypoints}
+        except (IndexError, KeyError, TypeError, ValueError):
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ManifestError(
+                [f"reading the flows failed (exit status {result.returncode}): {last}"]
+            ) from None
+
+    return describe
 
 
 def check_manifest(
-    entries: list[Any], repo_dir: Path, known_pools: set[str] | None = None
+    entries: list[Any],
+    repo_dir: Path,
+    known_pools: set[str] | None = None,
+    describe: Describer = describe_statically,
 ) -> list[Spec]:
     """Every entry checked (pools too, when known); ManifestError lists all problems at once."""
     problems: list[str] = []
     specs: list[Spec] = []
+    readable = {
+        entry["entrypoint"]
+        for entry in entries
+        if isinstance(entry, dict) and entrypoint_problem(entry, repo_dir) is None
+    }
+    descriptions = describe(repo_dir, sorted(readable))
     for index, entry in enumerate(entries):
-        more, spec = check_entry(index, entry, repo_dir)
+        more, spec = check_entry(index, entry, repo_dir, descriptions)
         problems += more
         if spec:
             specs.append(spec)
@@ -578,16 +749,19 @@ def load_env_file(path: Path) -> None:
             os.environ[key.strip()] = value
 
 
-def read_specs(args: argparse.Namespace, known_pools: set[str] | None) -> list[Spec]:
+def read_specs(
+    args: argparse.Namespace, known_pools: set[str] | None, describe: Describer
+) -> list[Spec]:
     repo_dir = args.repo_dir.resolve()
     manifest = args.manifest if args.manifest.is_absolute() else repo_dir / args.manifest
-    return check_manifest(load_manifest(manifest), repo_dir, known_pools)
+    return check_manifest(load_manifest(manifest), repo_dir, known_pools, describe)
 
 
 def offline_check(args: argparse.Namespace) -> list[Spec]:
-    """The manifest checked without any server: entries, and pools against --known-pools."""
+    """The manifest checked without any server and without running any of the repository's
+    code: entries, and pools against --known-pools."""
     known = set(args.known_pools.split(",")) - {""} if args.known_pools is not None else None
-    return read_specs(args, known)
+    return read_specs(args, known, describe_statically)
 
 
 async def run(args: argparse.Namespace) -> tuple[Plan, bool]:
@@ -596,7 +770,8 @@ async def run(args: argparse.Namespace) -> tuple[Plan, bool]:
     repo_dir = args.repo_dir.resolve()
     async with get_client() as client:
         pools = {pool.name for pool in await read_all(client.read_work_pools)}
-    specs = read_specs(args, pools)
+    hidden = [p.parent for p in (args.client_env, args.token_file) if p] + args.hide
+    specs = read_specs(args, pools, describe_isolated(sorted(set(hidden))))
     repo_url = args.repo_url or git(repo_dir, "remote", "get-url", "origin")
     branch = args.branch or git(repo_dir, "rev-parse", "--abbrev-ref", "HEAD")
     token = None
@@ -652,7 +827,19 @@ def main() -> int:
     parser.add_argument("--known-pools", help="comma-separated pools the server will have")
     parser.add_argument("--client-env", type=Path, help="a client.env with PREFECT_API_* settings")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--hide",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder the repository's code must not see (as root; repeatable)",
+    )
+    parser.add_argument("--describe-flows", nargs="+", metavar="ENTRYPOINT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.describe_flows:
+        found = describe_here(args.repo_dir, args.describe_flows)
+        print(json.dumps({ep: vars(d) for ep, d in found.items()}))
+        return 0
     if args.client_env:
         load_env_file(args.client_env)
 

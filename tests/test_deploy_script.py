@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
@@ -85,6 +86,11 @@ BAD_MANIFESTS = [
         [entry(entrypoint="../../etc/passwd:x")],
         "does not exist in the repository",
     ),
+    (
+        "entrypoint-file-not-python",
+        [entry(entrypoint="deployments/prefect.yaml:greet")],
+        "deployments/prefect.yaml is not valid Python: ",
+    ),
     ("unknown-pool", [entry(work_pool={"name": "gpu"})], "work pool 'gpu' does not exist"),
     ("missing-pool", [entry(work_pool=None)], "'work_pool: {name: ...}' is missing"),
     (
@@ -127,6 +133,52 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert len(errors) == 2 and "(a)" in errors[0] and "(b)" in errors[1]
 
 
+# A flow module whose top-level code tries to leave a mark; its flow name says what it managed.
+PRYING = """import os
+from pathlib import Path
+
+from prefect import flow
+
+
+def attempt(action):
+    try:
+        action()
+        return "done"
+    except OSError:
+        return "denied"
+
+
+WROTE = attempt(lambda: Path(os.environ["ZP_MARK"]).write_text("ran"))
+API = "seen" if os.environ.get("PREFECT_API_AUTH_STRING") else "unseen"
+
+
+@flow(name=f"wrote-{WROTE}-api-{API}")
+def prying(times: int = 1) -> None:
+    pass
+"""
+
+
+def test_the_offline_check_runs_none_of_the_repositorys_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = repo(tmp_path, [entry(name="p", entrypoint="flows/prying.py:prying")])
+    (path / "flows" / "prying.py").write_text(PRYING)
+    monkeypatch.setenv("ZP_MARK", str(tmp_path / "mark"))
+    result = offline(path, "--known-pools", "linux")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The name is not a literal, so the check names the deployment after the function.
+    assert json.loads(result.stdout)["deployments"] == ["prying/p"]
+    assert not (tmp_path / "mark").exists()
+    bad = repo(
+        tmp_path / "bad",
+        [entry(name="p", entrypoint="flows/prying.py:prying", parameters={"time": 2})],
+    )
+    (bad / "flows" / "prying.py").write_text(PRYING)
+    errors = json.loads(offline(bad, "--known-pools", "linux").stdout)["errors"]
+    assert errors == ["deployments[0] (p): the flow takes no parameter time (it takes times)"]
+    assert not (tmp_path / "mark").exists()
+
+
 def test_the_projects_manifest_is_valid() -> None:
     result = offline(ROOT, "--known-pools", "linux,windows")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -159,7 +211,10 @@ async def create_pools(*names: str) -> None:
 
 
 def apply(path: Path, *extra: str, check: bool = False) -> dict:
-    """Run the script's main() in-process against the harness API; return its JSON summary."""
+    """Run the script's main() in-process against the harness API; return its JSON summary.
+
+    The flows are read by the script's child process as for any user but root: as root it
+    would start a sandboxed systemd unit, which molecule/default tests on a real host."""
     argv = ["deploy", "--repo-dir", str(path), "--repo-url", "git://git.example/flows.git"]
     argv += ["--branch", "main", "--json", *extra] + (["--check"] if check else [])
     old_argv = sys.argv
@@ -169,7 +224,7 @@ def apply(path: Path, *extra: str, check: bool = False) -> dict:
         from io import StringIO
 
         out = StringIO()
-        with redirect_stdout(out):
+        with redirect_stdout(out), mock.patch.object(deploy.os, "geteuid", return_value=1000):
             rc = deploy.main()
     finally:
         sys.argv = old_argv
@@ -215,6 +270,19 @@ def test_create_leave_alone_update_and_prune(api: None, tmp_path: Path) -> None:
     fourth = apply(other, "--prune")
     assert fourth["created"] == ["custom-name/renamed"]
     assert fourth["removed"] == ["greet/greet"]
+
+
+def test_flows_are_read_in_a_child_without_the_api_settings(
+    api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = repo(tmp_path, [entry(name="p", entrypoint="flows/prying.py:prying")])
+    (path / "flows" / "prying.py").write_text(PRYING)
+    monkeypatch.setenv("ZP_MARK", str(tmp_path / "mark"))
+    monkeypatch.setenv("PREFECT_API_AUTH_STRING", "admin:not-for-flows")  # the harness ignores it
+    summary = apply(path, check=True)
+    # The child ran the module (the name is computed) without the script's API settings.
+    assert summary["created"] == ["wrote-done-api-unseen/p"], summary
+    assert (tmp_path / "mark").read_text() == "ran"
 
 
 def test_pool_without_workers_is_registered_paused(api: None, tmp_path: Path) -> None:

@@ -144,6 +144,30 @@ BAD_INPUTS = [
         "`make lock`",
     ),
     (
+        "control-host-also-a-worker",
+        inventory(host(), host()),
+        f"{SYSTEMD_HOST} is in prefect_control and in a workers group",
+    ),
+    *(
+        (
+            f"api-password-with-{what}",
+            inventory(host(), prefect_api_auth_password=f"s3cret-long{char}enough"),
+            "prefect_api_auth_password holds a character that systemd's and NSSM's",
+        )
+        for what, char in [
+            ("a-quote", '"'),
+            ("a-backslash", "\\"),
+            ("a-dollar", "$"),
+            ("a-space", " "),
+            ("a-newline", "\n"),
+        ]
+    ),
+    (
+        "database-password-with-a-percent",
+        inventory(host(), prefect_database_password="s3cret-%PATH%-enough"),
+        "prefect_database_password holds a character",
+    ),
+    (
         "pool-name-with-spaces",
         inventory(host(), prefect_server_work_pools=["linux", "gpu pool"]),
         'rename "gpu pool"',

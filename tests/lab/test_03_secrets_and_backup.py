@@ -118,6 +118,10 @@ def test_backup_and_restore_onto_a_fresh_control_host() -> None:
     dump = Path(re.search(r"Backup of prefect: (\S+\.pgc)", backup.stdout).group(1))
     assert oct(dump.stat().st_mode & 0o777) == "0o600" and dump.stat().st_size > 0
     figure(f"backup: {time.monotonic() - start:.0f} s, {dump.stat().st_size // 1024} KiB")
+    # On the control host the dump was written into a folder only postgres can enter.
+    folder = "/var/lib/postgresql/zoe-prefect-backup"
+    assert docker("exec", "zp-lab-control", "stat", "-c", "%a %U", folder).strip() == "700 postgres"
+    assert docker("exec", "zp-lab-control", "ls", "-A", folder).strip() == ""
 
     docker("rm", "-f", "zp-lab-control")  # the control host is gone
     start = time.monotonic()
