@@ -45,7 +45,7 @@ cmd_up() {
   mkdir -p "$CACHE_DIR"
   git bundle create --quiet "$bundle" HEAD
   log "serving this checkout's HEAD ($(git rev-parse --short HEAD)) as git://$control/zoe-prefect.git, branch main"
-  "$VENV/bin/ansible-playbook" -i inventory/lab playbooks/lab_git_server.yml -e "lab_git_bundle=$bundle"
+  "$VENV/bin/ansible-playbook" -i inventory/lab lab/git_server.yml -e "lab_git_bundle=$bundle"
   log "converging: ansible-playbook site.yml -i inventory/lab"
   # shellcheck disable=SC2086
   "$VENV/bin/ansible-playbook" -i inventory/lab site.yml ${ANSIBLE_ARGS:-}

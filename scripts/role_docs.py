@@ -22,7 +22,8 @@ BEGIN, END = "<!-- BEGIN VARIABLES -->", "<!-- END VARIABLES -->"
 def cell(text: str) -> str:
     """Markdown-table-safe text: one line, pipes escaped, Ansible's C()/I() markup as code."""
     text = " ".join(str(text).split()).replace("|", "\\|")
-    return re.sub(r"\b[CIV]\(([^)]*)\)", r"`\1`", text)
+    # One level of parentheses inside: C(http(s)://host) is one piece of code.
+    return re.sub(r"\b[CIV]\(((?:[^()]|\([^()]*\))*)\)", r"`\1`", text)
 
 
 def default_of(name: str, spec: dict, defaults: dict) -> str:

@@ -15,18 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-
-def load_env_file(path: Path) -> None:
-    """Put KEY=VALUE lines of a client.env into the environment (before Prefect reads it)."""
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.startswith("PREFECT_"):
-            os.environ[key.strip()] = value
+# The client.env reader the deploy script has (one copy of it).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "roles/prefect_deploy/files"))
+from deploy_all_from_git import load_env_file  # noqa: E402
 
 
 def parse_params(pairs: list[str]) -> dict[str, object]:
