@@ -325,6 +325,21 @@ def test_retry_on_crash_is_an_automation_of_the_deployment(api: None, tmp_path: 
     related = automation.trigger.match_related["prefect.resource.id"]
     assert related == [f"prefect.deployment.{deployment_id}"]
     assert str(automation.actions[0].deployment_id) == deployment_id
+    # The server renders the replacement's parameters from the crashed run: its values, and
+    # the flow's defaults for what it did not have (rendered here by Prefect's own code).
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.utilities.schema_tools.hydration import HydrationContext, hydrate
+
+    for given, expected in [
+        ({"name": "crash's", "times": 3}, {"name": "crash's", "times": 3}),
+        ({"name": 'x <&> "y"'}, {"name": 'x <&> "y"', "times": 1}),
+        ({}, {"name": "you", "times": 1}),
+    ]:
+        crashed = FlowRun(flow_id=deployment_id, parameters=given)
+        context = HydrationContext(
+            render_jinja=True, raise_on_error=True, jinja_context={"flow_run": crashed}
+        )
+        assert hydrate(automation.actions[0].parameters, context) == expected
     again = apply(path)
     assert (again["retries"], again["changed"]) == ([], False)
     path = repo(tmp_path / "b", [entry(name="resilient", retry_on_crash=False)])

@@ -72,6 +72,12 @@ def host(name: str = SYSTEMD_HOST) -> dict:
     }
 
 
+def worker() -> dict:
+    """A worker host for the worker's checks: another inventory name for the systemd container
+    (the preflight play changes nothing, so the two can share it)."""
+    return {"zp-test-worker": host()[SYSTEMD_HOST] | {"ansible_host": SYSTEMD_HOST}}
+
+
 def inventory(control: dict, workers: dict | None = None, **group_vars: object) -> dict:
     group_vars = {"prefect_flows_repo": {"url": "git://flows.example/flows.git"}} | group_vars
     return {
@@ -166,6 +172,61 @@ BAD_INPUTS = [
         "database-password-with-a-percent",
         inventory(host(), prefect_database_password="s3cret-%PATH%-enough"),
         "prefect_database_password holds a character",
+    ),
+    (
+        "api-password-too-short",
+        inventory(host(), prefect_api_auth_password="s3cret"),
+        "prefect_api_auth_password at least 12 characters long",
+    ),
+    (
+        "database-on-another-host",
+        inventory(host(), prefect_database_host="db.example"),
+        "prefect_database_host is db.example, but the postgresql role installs the database",
+    ),
+    (
+        "allowed-network-not-cidr",
+        inventory(host(), postgresql_prefect_allowed_networks=["10.0.0.0/33"]),
+        "must be a network in CIDR form (e.g. 127.0.0.1/32); got 10.0.0.0/33",
+    ),
+    (
+        "ui-api-url-not-a-url",
+        inventory(host(), prefect_server_ui_api_url="prefect.example:4200/api"),
+        'prefect_server_ui_api_url is "prefect.example:4200/api"; it must be an http:// or',
+    ),
+    (
+        "zombie-timeout-too-short",
+        inventory(host(), prefect_server_zombie_timeout=30),
+        "prefect_server_zombie_timeout is 30; give 0 (off) or at least 60 seconds",
+    ),
+    (
+        "worker-pools-repeated",
+        inventory(host(), worker(), prefect_worker_pools=["linux", "linux"]),
+        'prefect_worker_pools of zp-test-worker is ["linux", "linux"]: give a non-empty list',
+    ),
+    (
+        "worker-limit-zero",
+        inventory(host(), worker(), prefect_worker_limit=0),
+        "prefect_worker_limit must be at least 1 (it is 0)",
+    ),
+    (
+        "worker-healthcheck-port-too-high",
+        inventory(
+            host(),
+            worker(),
+            prefect_worker_healthcheck_port=65535,
+            prefect_worker_pools=["linux", "builds"],
+        ),
+        "prefect_worker_healthcheck_port a port from 1 to 65534",
+    ),
+    (
+        "api-url-without-api",
+        inventory(host(), worker(), prefect_api_url="http://prefect.example:4200"),
+        'prefect_api_url is "http://prefect.example:4200"; it must be the server\'s API URL',
+    ),
+    (
+        "manifest-path-outside-the-repository",
+        inventory(host(), prefect_deploy_manifest="../elsewhere/prefect.yaml"),
+        'prefect_deploy_manifest is "../elsewhere/prefect.yaml"; give the path of a YAML file',
     ),
     (
         "pool-name-with-spaces",

@@ -58,7 +58,14 @@ def test_a_killed_worker_is_back_online_by_systemd_alone() -> None:
 
 
 def test_a_run_on_a_vanished_host_crashes_and_is_replaced_then_the_host_comes_back() -> None:
-    run_id = start_run("shell-command/shell-command", {"command": "echo started; sleep 900"})
+    # Non-default parameters, which the replacement must get too: the run holds while a file is
+    # in the prefect user's home, put on every worker now and taken away once its host is dead,
+    # so the same command on a surviving host runs to the end.
+    hold = "/var/lib/prefect/zp-hold"
+    for worker in WORKERS:
+        docker("exec", worker, "install", "-o", "prefect", "-m", "0644", "/dev/null", hold)
+    command = f"echo started; while [ -e {hold} ]; do sleep 1; done; echo replaced"
+    run_id = start_run("shell-command/shell-command", {"command": command})
     running = wait_for(
         "the long run Running on a worker",
         lambda: (
@@ -72,6 +79,8 @@ def test_a_run_on_a_vanished_host_crashes_and_is_replaced_then_the_host_comes_ba
     vanished_at = now()
     start = time.monotonic()
     docker("kill", host)  # the host dies: no shutdown, no goodbye
+    for worker in set(WORKERS) - {host}:
+        docker("exec", worker, "rm", "-f", hold)
     crashed = wait_for(
         "the orphaned run marked Crashed",
         lambda: (r := flow_run(run_id))["state_type"] in FINAL and r,
@@ -98,6 +107,7 @@ def test_a_run_on_a_vanished_host_crashes_and_is_replaced_then_the_host_comes_ba
 
     done = wait_for("a replacement run Completed", replacement, timeout=180, interval=2)
     assert done["labels"]["prefect.worker.name"] != host
+    assert done["parameters"] == {"command": command}, done["parameters"]
     figure(
         f"replacement run Completed on {done['labels']['prefect.worker.name']} "
         f"{time.monotonic() - start:.0f} s after the host died"
@@ -112,6 +122,7 @@ def test_a_run_on_a_vanished_host_crashes_and_is_replaced_then_the_host_comes_ba
         timeout=120,
     )
     figure(f"worker host rebooted -> ONLINE without Ansible: {time.monotonic() - start:.0f} s")
+    docker("exec", host, "rm", "-f", hold)
 
 
 def test_control_host_restarts_lose_nothing() -> None:

@@ -636,12 +636,32 @@ async def reconcile(
     return plan
 
 
-def retry_automation(name: str, full_name: str, deployment_id: Any) -> dict[str, Any]:
-    """An automation that runs the deployment again when one of its runs ends Crashed."""
+def crashed_run_parameters(schema: dict[str, Any]) -> dict[str, Any]:
+    """The replacement run's parameters: each one the crashed run's value, rendered by the
+    server when the automation fires (a Jinja template, JSON-decoded); the flow's default when
+    the crashed run did not have it."""
+    parameters = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        key = json.dumps(name)
+        value = f"flow_run.parameters[{key}] | tojson"
+        if "default" in prop:
+            value += (
+                f" if {key} in flow_run.parameters else {json.dumps(json.dumps(prop['default']))}"
+            )
+        parameters[name] = {
+            "__prefect_kind": "json",
+            "value": {"__prefect_kind": "jinja", "template": "{{ " + value + " }}"},
+        }
+    return parameters
+
+
+def retry_automation(spec: Spec, name: str, deployment_id: Any) -> dict[str, Any]:
+    """An automation that runs the deployment again, with the same parameters, when one of its
+    runs ends Crashed."""
     return {
         "name": name,
-        "description": f"A crashed run of {full_name} gets a replacement run with the "
-        "deployment's parameters (retry_on_crash in the manifest). Managed by deploy_all_from_git.",
+        "description": f"A crashed run of {spec.full_name} gets a replacement run with the same "
+        "parameters (retry_on_crash in the manifest). Managed by deploy_all_from_git.",
         "enabled": True,
         "trigger": {
             "type": "event",
@@ -656,7 +676,12 @@ def retry_automation(name: str, full_name: str, deployment_id: Any) -> dict[str,
             "within": 0,
         },
         "actions": [
-            {"type": "run-deployment", "source": "selected", "deployment_id": str(deployment_id)}
+            {
+                "type": "run-deployment",
+                "source": "selected",
+                "deployment_id": str(deployment_id),
+                "parameters": crashed_run_parameters(spec.parameter_schema) or None,
+            }
         ],
     }
 
@@ -694,7 +719,7 @@ async def reconcile_retries(
         except ObjectNotFound:  # check mode: the deployment is not created yet
             plan.retries.append(f"created: {name}")
             continue
-        body = retry_automation(name, spec.full_name, deployment_id)
+        body = retry_automation(spec, name, deployment_id)
         current = owned.get(name)
         if current is None:
             plan.retries.append(f"created: {name}")
