@@ -107,7 +107,8 @@ def test_a_run_on_a_vanished_host_crashes_and_is_replaced_then_the_host_comes_ba
 
     done = wait_for("a replacement run Completed", replacement, timeout=180, interval=2)
     assert done["labels"]["prefect.worker.name"] != host
-    assert done["parameters"] == {"command": command}, done["parameters"]
+    # The crashed run's command; the flow's defaults for what it did not give (cwd).
+    assert done["parameters"] == {"command": command, "cwd": None}, done["parameters"]
     figure(
         f"replacement run Completed on {done['labels']['prefect.worker.name']} "
         f"{time.monotonic() - start:.0f} s after the host died"
