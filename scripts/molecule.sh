@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run molecule scenarios the way CI does: Docker engine up, base image built once and shared,
-# pip's download cache shared by every container, each scenario's time reported.
+# Run molecule scenarios the way CI does, each with plain `molecule test -s NAME`, and report
+# each scenario's time.
 #
 # usage: scripts/molecule.sh [SCENARIO ...]   (default: every scenario under molecule/)
 set -euo pipefail
@@ -9,12 +9,8 @@ cd "$here"
 # shellcheck source=scripts/common.sh
 . scripts/common.sh
 
-ensure_docker
-build_image
-mkdir -p "$CACHE_DIR/pip"
-# Scenarios that serve the flows from Git get this checkout's HEAD as a bundle.
-git bundle create --quiet "$CACHE_DIR/molecule-repo.bundle" HEAD
-export ZP_IMAGE=$IMAGE ZP_CACHE_DIR=$CACHE_DIR ZP_GIT_BUNDLE=$CACHE_DIR/molecule-repo.bundle
+# Plain `molecule test`, as a user types it: its dependency step (scripts/molecule-ready.sh)
+# makes Docker, the base image and the Git bundle ready.
 export PATH="$VENV/bin:$PATH"
 # Plain output: CI logs are read as text.
 export NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
