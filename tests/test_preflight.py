@@ -96,6 +96,12 @@ def inventory(control: dict, workers: dict | None = None, **group_vars: object) 
     }
 
 
+def windows_inventory(**group_vars: object) -> dict:
+    inv = inventory(host(), **group_vars)
+    inv["all"]["children"]["prefect_workers"]["children"]["windows_workers"] = {"hosts": worker()}
+    return inv
+
+
 # (case id, inventory, what the message must say)
 BAD_INPUTS = [
     (
@@ -222,6 +228,13 @@ BAD_INPUTS = [
         "api-url-without-api",
         inventory(host(), worker(), prefect_api_url="http://prefect.example:4200"),
         'prefect_api_url is "http://prefect.example:4200"; it must be the server\'s API URL',
+    ),
+    (
+        # The Windows checks run in preflight: a "Windows" worker here is the systemd container
+        # under another name (preflight runs the check on every host of windows_workers).
+        "windows-install-method-unknown",
+        windows_inventory(prefect_worker_windows_install_method="msi"),
+        "prefect_worker_windows_install_method must be chocolatey or package",
     ),
     (
         "manifest-path-outside-the-repository",

@@ -98,10 +98,13 @@ def test_default_windows_worker(tmp_path: Path) -> None:
     assert env["PREFECT_HOME"] == "C:\\ProgramData\\Prefect\\home"
     assert env["PREFECT_WORKER_WEBSERVER_HOST"] == "127.0.0.1"
     assert env["PREFECT_WORKER_WEBSERVER_PORT"] == "8080"
+    # The system's PATH after the venv and Git (NSSM expands %PATH%): PowerShell, which
+    # prefect-shell runs, is in System32\WindowsPowerShell\v1.0, and OpenSSH, Wbem are there too.
     assert env["PATH"] == (
-        "C:\\ProgramData\\Prefect\\venv-3.9.1-0123456789ab\\Scripts;C:\\Program Files\\Git\\cmd;"
-        "C:\\Windows\\System32;C:\\Windows"
+        "C:\\ProgramData\\Prefect\\venv-3.9.1-0123456789ab\\Scripts;"
+        "C:\\Program Files\\Git\\cmd;%PATH%"
     )
+    assert (env["GIT_TERMINAL_PROMPT"], env["GCM_INTERACTIVE"]) == ("0", "never")
     user, password = env["PREFECT_API_AUTH_STRING"].split(":", 1)
     assert user == "admin"
     assert password == (tmp_path / ".credentials" / "api_auth_password").read_text().strip()
