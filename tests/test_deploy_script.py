@@ -309,6 +309,16 @@ def test_token_lives_only_in_a_secret_block(api: None, tmp_path: Path) -> None:
     assert "s3cr3t" not in json.dumps(read("greet/private").model_dump(mode="json"))
     assert Secret.load("flows-repo-token").get() == "s3cr3t-t0ken"
     assert apply(path, *extra)["token_changed"] is False
+    # The token removed from the inventory: the pull step stops naming the block, and the
+    # block goes (once).
+    removal = ("--remove-token-secret", "flows-repo-token")
+    assert apply(path, *removal, check=True)["token_changed"] is True
+    gone = apply(path, *removal)
+    assert (gone["token_changed"], gone["updated"]) == (True, ["greet/private"])
+    assert "access_token" not in read("greet/private").pull_steps[0][deploy.GIT_CLONE]
+    with pytest.raises(ValueError):
+        Secret.load("flows-repo-token")
+    assert apply(path, *removal)["token_changed"] is False
 
 
 def test_retry_on_crash_is_an_automation_of_the_deployment(api: None, tmp_path: Path) -> None:

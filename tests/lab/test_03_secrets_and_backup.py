@@ -45,22 +45,30 @@ def test_no_secret_in_a_verbose_run_and_private_files(tmp_path: Path) -> None:
     assert "{{ prefect.blocks.secret.flows-repo-token }}" in deployments
     figure(f"site.yml -vvv: {len(out.splitlines())} lines, 0 of {len(secrets)} secrets in them")
 
-    # Back to the lab's own settings (no token); its pull steps lose the token reference.
-    back = run_playbook("site.yml", "inventory/lab")
-    assert back.returncode == 0, back.stdout[-3000:]
-    assert "{{ prefect.blocks.secret" not in json.dumps(api("POST", "/deployments/filter", {}))
-
     # Modes: the controller's credentials, the hosts' settings files.
     assert oct(CREDENTIALS.stat().st_mode & 0o777) == "0o700"
     assert {oct(p.stat().st_mode & 0o777) for p in CREDENTIALS.iterdir()} == {"0o600"}
+    token_files = ["/etc/prefect/flows-repo.token", "/etc/prefect/flows-repo.git-credentials"]
     modes = docker("exec", "zp-lab-control", "stat", "-c", "%n %a %U:%G", *[
-        "/etc/prefect/server.env", "/etc/prefect/deploy.env", "/etc/prefect/flows-repo.token",
+        "/etc/prefect/server.env", "/etc/prefect/deploy.env", *token_files,
     ])  # fmt: skip
     assert modes.splitlines() == [
         "/etc/prefect/server.env 640 root:prefect",
         "/etc/prefect/deploy.env 600 root:root",
         "/etc/prefect/flows-repo.token 600 root:root",
+        "/etc/prefect/flows-repo.git-credentials 600 root:root",
     ]
+
+    # Back to the lab's own settings (no token): the pull steps lose the token reference, and
+    # the Secret block, the token file and the Git credentials file are gone.
+    back = run_playbook("site.yml", "inventory/lab")
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert "{{ prefect.blocks.secret" not in json.dumps(api("POST", "/deployments/filter", {}))
+    blocks = api("POST", "/block_documents/filter", {"block_types": {"slug": {"any_": ["secret"]}}})
+    assert "flows-repo-token" not in [b["name"] for b in blocks]
+    left = docker("exec", "zp-lab-control", "ls", "/etc/prefect").split()
+    assert not {"flows-repo.token", "flows-repo.git-credentials"} & set(left), left
+
     # Every service runs as its own non-root user.
     users = docker(
         "exec", "zp-lab-control", "ps", "-o", "user=,comm=", "-C", "prefect,postgres,git"

@@ -759,6 +759,19 @@ async def store_token(client: Any, block_name: str, token: str, check: bool) -> 
     return True
 
 
+async def remove_token(client: Any, block_name: str, check: bool) -> bool:
+    """Delete the Secret block of a token that is no longer given; True when there was one."""
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        block = await client.read_block_document_by_name(block_name, block_type_slug="secret")
+    except ObjectNotFound:
+        return False
+    if not check:
+        await client.delete_block_document(block.id)
+    return True
+
+
 # --- command line --------------------------------------------------------------------------
 
 
@@ -812,6 +825,8 @@ async def run(args: argparse.Namespace) -> tuple[Plan, bool]:
         token_changed = False
         if token:
             token_changed = await store_token(client, args.token_secret, token, args.check)
+        elif args.remove_token_secret:
+            token_changed = await remove_token(client, args.remove_token_secret, args.check)
         plan = await reconcile(
             client,
             specs,
@@ -838,6 +853,11 @@ def main() -> int:
     parser.add_argument("--token-secret", help="Secret block holding the Git token")
     parser.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
     parser.add_argument("--token-file", type=Path, help="read the token from this file")
+    parser.add_argument(
+        "--remove-token-secret",
+        metavar="BLOCK",
+        help="no token any more: delete this Secret block if it exists",
+    )
     parser.add_argument(
         "--active-pools",
         help="comma-separated pools that have workers; deployments on other pools are paused",
