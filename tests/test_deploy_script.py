@@ -148,22 +148,20 @@ def attempt(action):
         return "denied"
 
 
-WROTE = attempt(lambda: Path(os.environ["ZP_MARK"]).write_text("ran"))
+WROTE = attempt(lambda: Path({mark!r}).write_text("ran"))
 API = "seen" if os.environ.get("PREFECT_API_AUTH_STRING") else "unseen"
+HOME = "own" if "zp-describe-" in os.environ.get("HOME", "") else "inherited"
 
 
-@flow(name=f"wrote-{WROTE}-api-{API}")
+@flow(name=f"wrote-{{WROTE}}-api-{{API}}-home-{{HOME}}")
 def prying(times: int = 1) -> None:
     pass
 """
 
 
-def test_the_offline_check_runs_none_of_the_repositorys_code(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_offline_check_runs_none_of_the_repositorys_code(tmp_path: Path) -> None:
     path = repo(tmp_path, [entry(name="p", entrypoint="flows/prying.py:prying")])
-    (path / "flows" / "prying.py").write_text(PRYING)
-    monkeypatch.setenv("ZP_MARK", str(tmp_path / "mark"))
+    (path / "flows" / "prying.py").write_text(PRYING.format(mark=str(tmp_path / "mark")))
     result = offline(path, "--known-pools", "linux")
     assert result.returncode == 0, result.stdout + result.stderr
     # The name is not a literal, so the check names the deployment after the function.
@@ -173,7 +171,7 @@ def test_the_offline_check_runs_none_of_the_repositorys_code(
         tmp_path / "bad",
         [entry(name="p", entrypoint="flows/prying.py:prying", parameters={"time": 2})],
     )
-    (bad / "flows" / "prying.py").write_text(PRYING)
+    (bad / "flows" / "prying.py").write_text(PRYING.format(mark=str(tmp_path / "mark")))
     errors = json.loads(offline(bad, "--known-pools", "linux").stdout)["errors"]
     assert errors == ["deployments[0] (p): the flow takes no parameter time (it takes times)"]
     assert not (tmp_path / "mark").exists()
@@ -276,12 +274,12 @@ def test_flows_are_read_in_a_child_without_the_api_settings(
     api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = repo(tmp_path, [entry(name="p", entrypoint="flows/prying.py:prying")])
-    (path / "flows" / "prying.py").write_text(PRYING)
-    monkeypatch.setenv("ZP_MARK", str(tmp_path / "mark"))
+    (path / "flows" / "prying.py").write_text(PRYING.format(mark=str(tmp_path / "mark")))
     monkeypatch.setenv("PREFECT_API_AUTH_STRING", "admin:not-for-flows")  # the harness ignores it
     summary = apply(path, check=True)
-    # The child ran the module (the name is computed) without the script's API settings.
-    assert summary["created"] == ["wrote-done-api-unseen/p"], summary
+    # The child ran the module (the name is computed), without the script's API settings and
+    # with a home of its own.
+    assert summary["created"] == ["wrote-done-api-unseen-home-own/p"], summary
     assert (tmp_path / "mark").read_text() == "ran"
 
 

@@ -232,9 +232,15 @@ BAD_INPUTS = [
     (
         # The Windows checks run in preflight: a "Windows" worker here is the systemd container
         # under another name (preflight runs the check on every host of windows_workers).
-        "windows-install-method-unknown",
-        windows_inventory(prefect_worker_windows_install_method="msi"),
-        "prefect_worker_windows_install_method must be chocolatey or package",
+        "windows-package-method-without-installers",
+        # (An unknown method is refused by the argument spec already.)
+        windows_inventory(prefect_worker_windows_install_method="package"),
+        "with package, give prefect_worker_windows_python_installer",
+    ),
+    (
+        "tls-renewal-window-longer-than-a-certificate",
+        inventory(host(), prefect_api_tls_renew_days=400),
+        "prefect_api_tls_renew_days is 400; give 1 to 180 days",
     ),
     (
         "manifest-path-outside-the-repository",

@@ -14,13 +14,16 @@ removed. Every entry is checked first (missing or non-existent entrypoint, unkno
 both interval and cron, duplicate names, unknown keys or parameters); one bad entry stops the
 run before any deployment changes, with messages naming the entries.
 
-The repository's code never runs with the script's privileges. Without a server (--offline,
-the controller's preflight check) flow names and parameters are read from the source alone
-(the `@flow(name=...)` literal and the function's signature); nothing of the repository is
+The repository's code never runs in the script's process. Without a server (--offline, the
+controller's preflight check) flow names and parameters are read from the source alone (the
+`@flow(name=...)` literal and the function's signature); nothing of the repository is
 imported. Against a server, each flow's name and parameter schema come from Prefect's loader
 in a separate process: as root that is a transient systemd unit with a dynamic user, no
-network, a read-only file system and the configuration folders hidden (--hide); as any other
-user, a child process without the API settings in its environment.
+network, a read-only file system and the configuration folders hidden (--hide), so it has
+none of root's privileges; as any other user, a child with a bare environment and an empty
+home and working folder (still that user: do not run it as a user whose files matter more
+than the repository's authors). The script leaves the current folder before Prefect loads its
+settings, so a checkout's .env or prefect.toml is not read.
 
 By hand, against any Prefect API (PREFECT_API_URL / PREFECT_API_AUTH_STRING, or --client-env):
 
@@ -42,6 +45,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -387,15 +391,23 @@ SANDBOX_PROPERTIES = [
 SANDBOX_REPO = "/run/zoe-prefect-flows-repo"
 
 
+def command_escape(text: str) -> str:
+    """An argument as systemd-run's command line passes it on: systemd expands $VARIABLES
+    there (not % specifiers, checked on systemd 252), so $ is doubled."""
+    return text.replace("$", "$$")
+
+
 def describe_isolated(hide: list[Path]) -> Describer:
     """A describer that runs describe_here in a child process without the script's privileges:
-    as root, a sandboxed transient systemd unit that cannot see `hide`; otherwise a plain
-    child without the API settings in its environment."""
+    as root, a sandboxed transient systemd unit (a dynamic user) that cannot see `hide`;
+    otherwise a child with a bare environment and an empty home of its own (it still runs as
+    the calling user, who should not be root)."""
 
     def describe(repo_dir: Path, entrypoints: list[str]) -> dict[str, Description]:
         if not entrypoints:
             return {}
         script = str(Path(__file__).resolve())
+        home: tempfile.TemporaryDirectory[str] | None
         if os.geteuid() == 0:
             if not Path("/run/systemd/system").is_dir():
                 raise ManifestError(
@@ -412,19 +424,35 @@ def describe_isolated(hide: list[Path]) -> Describer:
             argv += ["--service-type=exec", "--working-directory=/tmp"]
             argv += ["--setenv=HOME=/tmp", "--setenv=PREFECT_HOME=/tmp/prefect"]
             argv += [f"--property={p}" for p in properties]
-            argv += [sys.executable, script, "--repo-dir", SANDBOX_REPO, "--describe-flows"]
-            env = None
+            command = [sys.executable, script, "--repo-dir", SANDBOX_REPO, "--describe-flows"]
+            argv += [command_escape(a) for a in command + entrypoints]
+            home = None
         else:
             argv = [sys.executable, script, "--repo-dir", str(repo_dir), "--describe-flows"]
-            env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
-        result = subprocess.run(
-            argv + entrypoints,
-            capture_output=True,
-            text=True,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            check=False,
+            argv += entrypoints
+            home = tempfile.TemporaryDirectory(prefix="zp-describe-")
+        # Outside the sandbox, the child gets a bare environment and an empty home and working
+        # folder of its own: none of the script's settings, profiles or files.
+        env = (
+            {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+            | {"HOME": home.name, "PREFECT_HOME": f"{home.name}/prefect"}
+            if home
+            else None
         )
+        try:
+            result = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=home.name if home else None,
+                stdin=subprocess.DEVNULL,
+                timeout=600,
+                check=False,
+            )
+        finally:
+            if home:
+                home.cleanup()
         try:
             answer = json.loads(result.stdout.strip().splitlines()[-1])
             return {ep: Description(**answer[ep]) for ep in entrypoints}
@@ -884,9 +912,21 @@ def main() -> int:
     parser.add_argument("--describe-flows", nargs="+", metavar="ENTRYPOINT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.describe_flows:
+        # The answer goes to the real stdout; whatever the repository's code prints, to stderr.
+        answer = os.fdopen(os.dup(1), "w")
+        os.dup2(2, 1)
         found = describe_here(args.repo_dir, args.describe_flows)
-        print(json.dumps({ep: vars(d) for ep, d in found.items()}))
+        answer.write(json.dumps({ep: vars(d) for ep, d in found.items()}) + "\n")
+        answer.close()
         return 0
+    # Paths as given, then away from the current folder: Prefect reads settings (.env,
+    # prefect.toml) from it, and run from a flows checkout that would be the repository's.
+    for name in ("repo_dir", "manifest", "client_env", "token_file"):
+        path = getattr(args, name)
+        if path is not None and (name != "manifest" or path.is_absolute()):
+            setattr(args, name, path.resolve())
+    args.hide = [path.resolve() for path in args.hide]
+    os.chdir(tempfile.gettempdir())
     if args.client_env:
         load_env_file(args.client_env)
 
