@@ -144,6 +144,8 @@ def test_one_service_per_pool_with_its_own_health_port(tmp_path: Path) -> None:
         ("EXAMPLE\\gmsa-prefect$", "EXAMPLE\\gmsa-prefect$", False),
         ("LocalSystem", "LocalSystem", False),
         ("NT AUTHORITY\\LocalService", "NT AUTHORITY\\LocalService", False),
+        # A virtual account: Windows manages it, no password, no user right to grant.
+        ("NT SERVICE\\prefect-worker", "NT SERVICE\\prefect-worker", False),
     ],
 )
 def test_service_accounts(
