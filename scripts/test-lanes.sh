@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# The slow half of `make test` in two lanes at once, since much of each lane's time is spent
+# The slow half of `make test` in three lanes at once, since most of each lane's time is spent
 # waiting (systemd booting, a server starting, a zombie timeout, a schedule coming due) rather
 # than computing:
-#   lane "pytest": pytest (flows, templates, preflight cases), then the lab tests (tests/lab);
-#   lane "molecule": every molecule scenario (scripts/molecule.sh).
+#   lane "lab":   the lab tests (tests/lab), which drive one lab from `make lab` to a restore;
+#   lane "unit":  pytest (flows, templates, preflight cases), then some molecule scenarios;
+#   lane "roles": the other molecule scenarios.
+# The scenarios are shared out between "unit" and "roles" by their usual duration (seconds
+# measured on a 2-core machine, below), the longest first, each to the lane with less work.
 # The lanes share nothing but the base image and the wheelhouse cache (both written
 # atomically); their containers, networks and names are their own. Each lane's lines are
-# prefixed with its name; the script fails when either lane fails, after both have ended.
+# prefixed with its name; the script fails when any lane fails, after all of them have ended.
 #
-# usage: scripts/test-lanes.sh [SCENARIO ...]    (TEST_LANES=serial runs them one after the other)
+# usage: scripts/test-lanes.sh [SCENARIO ...]    (TEST_LANES=serial runs them one after another)
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -19,14 +22,29 @@ VENV=${VENV:-.venv}
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
-# Both lanes need the engine and the image: make them ready once, before the lanes start.
+# Every lane needs the engine and the image: make them ready once, before the lanes start.
 ensure_docker || exit 1
 build_image || exit 1
 
-lane_pytest() {
-  "$VENV/bin/pytest" -q tests --ignore=tests/lab && "$VENV/bin/pytest" -q -s tests/lab
+# Usual durations in seconds (molecule test -s NAME; pytest without the lab tests).
+declare -A weight=([unit]=480 [postgresql]=135 [prefect_server]=270 [prefect_worker]=485
+  [default]=533 [upgrade]=571 [windows]=1)
+unit_scenarios=() roles_scenarios=()
+unit_load=${weight[unit]} roles_load=0
+for scenario in $(for s in "$@"; do echo "${weight[$s]:-300} $s"; done | sort -rn | cut -d' ' -f2); do
+  if [ "$unit_load" -le "$roles_load" ]; then
+    unit_scenarios+=("$scenario") unit_load=$(( unit_load + ${weight[$scenario]:-300} ))
+  else
+    roles_scenarios+=("$scenario") roles_load=$(( roles_load + ${weight[$scenario]:-300} ))
+  fi
+done
+
+lane_lab() { "$VENV/bin/pytest" -q -s tests/lab; }
+lane_unit() {
+  "$VENV/bin/pytest" -q tests --ignore=tests/lab || return 1
+  [ $# -eq 0 ] || scripts/molecule.sh "$@"
 }
-lane_molecule() { scripts/molecule.sh "$@"; }
+lane_roles() { [ $# -eq 0 ] || scripts/molecule.sh "$@"; }
 
 run_lane() {
   local name=$1 start=$SECONDS rc
@@ -37,24 +55,30 @@ run_lane() {
   return "$rc"
 }
 
+lanes=(lab unit roles)
+log "lane unit: pytest ${unit_scenarios[*]}; lane roles: ${roles_scenarios[*]}"
 start=$SECONDS
 if [ "${TEST_LANES:-parallel}" = serial ]; then
-  run_lane pytest
-  run_lane molecule "$@"
+  run_lane unit "${unit_scenarios[@]}"
+  run_lane roles "${roles_scenarios[@]}"
+  run_lane lab
 else
   # Each lane in a process group of its own, so that an interrupt (or CI's time limit) ends
-  # both with everything they started.
-  setsid bash -c "$(declare -f lane_pytest lane_molecule run_lane); VENV=$VENV logs=$logs run_lane pytest" &
-  pytest_pid=$!
-  setsid bash -c "$(declare -f lane_pytest lane_molecule run_lane); VENV=$VENV logs=$logs run_lane molecule $*" &
-  molecule_pid=$!
-  trap 'kill -TERM -- -$pytest_pid -$molecule_pid 2>/dev/null; exit 130' INT TERM
-  wait "$pytest_pid" "$molecule_pid"
+  # every lane with everything it started.
+  funcs=$(declare -f lane_lab lane_unit lane_roles run_lane)
+  setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane lab" &
+  pids=($!)
+  setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane unit ${unit_scenarios[*]}" &
+  pids+=($!)
+  setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane roles ${roles_scenarios[*]}" &
+  pids+=($!)
+  trap 'for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null; done; exit 130' INT TERM
+  wait "${pids[@]}"
 fi
 failed=0
 # pytest's own closing lines, unprefixed, for whoever reads the end of the log.
-grep -E '^[0-9]+ (passed|failed)|^(FAILED|ERROR) ' "$logs/pytest.log" || true
-for name in pytest molecule; do
+grep -hE '^[0-9]+ (passed|failed)|^(FAILED|ERROR) ' "$logs/lab.log" "$logs/unit.log" || true
+for name in "${lanes[@]}"; do
   read -r rc seconds <"$logs/$name.rc" || { rc=1; seconds=?; }
   if [ "$rc" -eq 0 ]; then
     log "lane $name passed in $seconds s"
@@ -63,5 +87,5 @@ for name in pytest molecule; do
     failed=1
   fi
 done
-log "both lanes ended after $(( SECONDS - start )) s"
+log "all lanes ended after $(( SECONDS - start )) s"
 exit "$failed"
