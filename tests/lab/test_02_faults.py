@@ -5,6 +5,7 @@ workers after test_01), each measured; and what must stay private, checked.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from lab.helpers import (
     MARKS,
@@ -131,7 +132,11 @@ def test_control_host_restarts_lose_nothing() -> None:
     runs_before = flow_run_ids()
     schedules = {d["id"]: len(d["schedules"]) for d in api("POST", "/deployments/filter", {})}
 
-    def restart(what: list[str]) -> float:
+    def restart(what: list[str], proof: Callable[[], str]) -> float:
+        """Restart something, then wait for the API and every worker; `proof` reads what must
+        differ afterwards (a main PID, a container's start time), so a restart that did not
+        happen fails the test."""
+        before = proof()
         since = now()
         start = time.monotonic()
         docker(*what)
@@ -141,14 +146,24 @@ def test_control_host_restarts_lose_nothing() -> None:
             lambda: set(WORKERS) <= online_since("linux", since),
             timeout=120,
         )
+        after = proof()
+        assert after not in {before, "0", ""}, f"{' '.join(what)}: {before!r} -> {after!r}"
         return time.monotonic() - start
 
+    control = "zp-lab-control"
     timings = {
-        "PostgreSQL": restart(["exec", "zp-lab-control", "systemctl", "restart", "postgresql"]),
-        "Prefect server": restart(
-            ["exec", "zp-lab-control", "systemctl", "restart", "prefect-server"]
+        "PostgreSQL": restart(
+            ["exec", control, "systemctl", "restart", "postgresql"],
+            lambda: main_pid(control, "postgresql@15-main.service"),
         ),
-        "control container": restart(["restart", "zp-lab-control"]),
+        "Prefect server": restart(
+            ["exec", control, "systemctl", "restart", "prefect-server"],
+            lambda: main_pid(control, "prefect-server.service"),
+        ),
+        "control container": restart(
+            ["restart", control],
+            lambda: docker("inspect", "-f", "{{.State.StartedAt}}", control),
+        ),
     }
     after = api("POST", "/deployments/filter", {})
     assert {d["id"] for d in after} == deployments

@@ -51,61 +51,68 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
             }
         )
     )
-    repo = {"url": "git://zp-lab-control/zoe-prefect.git", "branch": "main", "token": TOKEN}
-    start = time.monotonic()
-    result = run_playbook(
-        "site.yml", "inventory/lab", "-i", str(ghost), "-vvv",
-        "-e", json.dumps({"prefect_flows_repo": repo}),
-    )  # fmt: skip
-    out = result.stdout + result.stderr
-    seconds = time.monotonic() - start
+    # Whatever happens, the lab gets its own settings back (the finally below), so that a
+    # failure here cannot change what the backup test sees.
+    try:
+        repo = {"url": "git://zp-lab-control/zoe-prefect.git", "branch": "main", "token": TOKEN}
+        start = time.monotonic()
+        result = run_playbook(
+            "site.yml", "inventory/lab", "-i", str(ghost), "-vvv",
+            "-e", json.dumps({"prefect_flows_repo": repo}),
+        )  # fmt: skip
+        out = result.stdout + result.stderr
+        seconds = time.monotonic() - start
 
-    # The unreachable host fails alone; the Linux hosts converge.
-    recap = site_recap(out)
-    assert result.returncode != 0
-    assert "win-ghost does not answer over winrm (127.0.0.1:1)" in " ".join(out.split())
-    assert recap["win-ghost"][2] == 1, recap
-    linux = {h: v for h, v in recap.items() if h != "win-ghost"}
-    assert len(linux) == 4 and all(v[1:] == (0, 0) for v in linux.values()), (
-        f"{recap}\n{failures(out)}"
-    )
-    assert all(v[0] == 0 for h, v in linux.items() if h != "zp-lab-control"), recap
-    # With a host in windows_workers the windows pool counts as served: its deployment is
-    # unpaused; and the token goes into a Secret block that every deployment's pull step names.
-    assert "updated: create-windows-file/create-windows-file" in " ".join(out.split())
-    secrets = {
-        name: (CREDENTIALS / name).read_text().strip()
-        for name in ("api_auth_password", "database_password")
-    } | {"git token": TOKEN}
-    leaked = [name for name, value in secrets.items() if value in out]
-    assert leaked == [], f"in the -vvv output: {leaked}"
-    # The token is in the Secret block, not in any deployment.
-    deployments = json.dumps(api("POST", "/deployments/filter", {}))
-    assert TOKEN not in deployments
-    assert "{{ prefect.blocks.secret.flows-repo-token }}" in deployments
-    figure(
-        f"site.yml -vvv with an unreachable Windows host: {seconds:.0f} s, "
-        f"{len(out.splitlines())} lines, 0 of {len(secrets)} secrets in them"
-    )
+        # The unreachable host fails alone; the Linux hosts converge.
+        recap = site_recap(out)
+        assert result.returncode != 0
+        assert "win-ghost does not answer over winrm (127.0.0.1:1)" in " ".join(out.split())
+        assert recap["win-ghost"][2] == 1, recap
+        linux = {h: v for h, v in recap.items() if h != "win-ghost"}
+        assert len(linux) == 4 and all(v[1:] == (0, 0) for v in linux.values()), (
+            f"{recap}\n{failures(out)}"
+        )
+        assert all(v[0] == 0 for h, v in linux.items() if h != "zp-lab-control"), recap
+        # With a host in windows_workers the windows pool counts as served: its deployment is
+        # unpaused; and the token goes into a Secret block that every deployment's pull step
+        # names, so each deployment is updated.
+        shown = re.search(r"updated: ([^;]*);", " ".join(out.split()))
+        assert shown, failures(out)
+        updated = shown.group(1).split(", ")
+        assert "create-windows-file/create-windows-file" in updated, shown.group(0)
+        secrets = {
+            name: (CREDENTIALS / name).read_text().strip()
+            for name in ("api_auth_password", "database_password")
+        } | {"git token": TOKEN}
+        leaked = [name for name, value in secrets.items() if value in out]
+        assert leaked == [], f"in the -vvv output: {leaked}"
+        # The token is in the Secret block, not in any deployment.
+        deployments = json.dumps(api("POST", "/deployments/filter", {}))
+        assert TOKEN not in deployments
+        assert "{{ prefect.blocks.secret.flows-repo-token }}" in deployments
+        figure(
+            f"site.yml -vvv with an unreachable Windows host: {seconds:.0f} s, "
+            f"{len(out.splitlines())} lines, 0 of {len(secrets)} secrets in them"
+        )
 
-    # Modes: the controller's credentials, the hosts' settings files.
-    assert oct(CREDENTIALS.stat().st_mode & 0o777) == "0o700"
-    assert {oct(p.stat().st_mode & 0o777) for p in CREDENTIALS.iterdir()} == {"0o600"}
-    token_files = ["/etc/prefect/flows-repo.token", "/etc/prefect/flows-repo.git-credentials"]
-    modes = docker("exec", "zp-lab-control", "stat", "-c", "%n %a %U:%G", *[
-        "/etc/prefect/server.env", "/etc/prefect/deploy.env", *token_files,
-    ])  # fmt: skip
-    assert modes.splitlines() == [
-        "/etc/prefect/server.env 640 root:prefect",
-        "/etc/prefect/deploy.env 600 root:root",
-        "/etc/prefect/flows-repo.token 600 root:root",
-        "/etc/prefect/flows-repo.git-credentials 600 root:root",
-    ]
-
-    # Back to the lab's own settings (no token, no Windows host): the pull steps lose the token
-    # reference, the Secret block, the token file and the Git credentials file are gone, and
-    # the windows pool's deployment is paused again.
-    back = run_playbook("site.yml", "inventory/lab")
+        # Modes: the controller's credentials, the hosts' settings files.
+        assert oct(CREDENTIALS.stat().st_mode & 0o777) == "0o700"
+        assert {oct(p.stat().st_mode & 0o777) for p in CREDENTIALS.iterdir()} == {"0o600"}
+        token_files = ["/etc/prefect/flows-repo.token", "/etc/prefect/flows-repo.git-credentials"]
+        modes = docker("exec", "zp-lab-control", "stat", "-c", "%n %a %U:%G", *[
+            "/etc/prefect/server.env", "/etc/prefect/deploy.env", *token_files,
+        ])  # fmt: skip
+        assert modes.splitlines() == [
+            "/etc/prefect/server.env 640 root:prefect",
+            "/etc/prefect/deploy.env 600 root:root",
+            "/etc/prefect/flows-repo.token 600 root:root",
+            "/etc/prefect/flows-repo.git-credentials 600 root:root",
+        ]
+    finally:
+        # Back to the lab's own settings (no token, no Windows host): the pull steps lose the
+        # token reference, the Secret block, the token file and the Git credentials file are
+        # gone, and the windows pool's deployment is paused again.
+        back = run_playbook("site.yml", "inventory/lab")
     assert back.returncode == 0, failures(back.stdout + back.stderr)
     assert api("GET", "/deployments/name/create-windows-file/create-windows-file")["paused"]
     assert "{{ prefect.blocks.secret" not in json.dumps(api("POST", "/deployments/filter", {}))
