@@ -27,8 +27,8 @@ ensure_docker || exit 1
 build_image || exit 1
 
 # Usual durations in seconds (molecule test -s NAME; pytest without the lab tests).
-declare -A weight=([unit]=480 [postgresql]=135 [prefect_server]=270 [prefect_worker]=485
-  [default]=533 [upgrade]=571 [windows]=1)
+declare -A weight=([unit]=480 [postgresql]=135 [prefect_server]=270 [prefect_worker]=505
+  [default]=533 [upgrade]=500 [windows]=1)
 unit_scenarios=() roles_scenarios=()
 unit_load=${weight[unit]} roles_load=0
 for scenario in $(for s in "$@"; do echo "${weight[$s]:-300} $s"; done | sort -rn | cut -d' ' -f2); do
