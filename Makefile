@@ -47,8 +47,8 @@ lab-down:
 lab-env: venv
 	@scripts/lab.sh env
 
-# The lab tests, pytest and the molecule scenarios, run as three lanes at once
-# (scripts/test-lanes.sh; TEST_LANES=serial for one after the other).
+# pytest and the lab tests in one lane, the molecule scenarios in another, run at once
+# (scripts/test-lanes.sh; TEST_LANES=three for three lanes, serial for one after the other).
 test: lint syntax
 	scripts/test-lanes.sh $(SCENARIOS)
 

@@ -76,10 +76,12 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
         # With a host in windows_workers the windows pool counts as served: its deployment is
         # unpaused; and the token goes into a Secret block that every deployment's pull step
         # names, so each deployment is updated.
-        shown = re.search(r"updated: ([^;]*);", " ".join(out.split()))
+        # The registration's summary line ("created: ...; updated: ...; unchanged: ..."), not
+        # the script's JSON that -vvv prints before it (its retry notes say "updated: NAME").
+        shown = re.findall(r"created: [^;]*; updated: ([^;]*);", " ".join(out.split()))
         assert shown, failures(out)
-        updated = shown.group(1).split(", ")
-        assert "create-windows-file/create-windows-file" in updated, shown.group(0)
+        updated = shown[-1].split(", ")
+        assert "create-windows-file/create-windows-file" in updated, shown[-1]
         secrets = {
             name: (CREDENTIALS / name).read_text().strip()
             for name in ("api_auth_password", "database_password")
