@@ -44,7 +44,7 @@ cmd_up() {
   bundle=$CACHE_DIR/lab-repo.bundle
   mkdir -p "$CACHE_DIR"
   git bundle create --quiet "$bundle" HEAD
-  log "serving this checkout's HEAD ($(git rev-parse --short HEAD)) as git://$control/zoe-prefect.git, branch main"
+  log "serving this checkout's HEAD ($(git rev-parse --short HEAD)) as http://$control/git/zoe-prefect.git (token: $credentials/git_token), branch main"
   "$VENV/bin/ansible-playbook" -i inventory/lab lab/git_server.yml -e "lab_git_bundle=$bundle"
   log "converging: ansible-playbook site.yml -i inventory/lab"
   # shellcheck disable=SC2086
@@ -60,7 +60,8 @@ The lab is up: $control and $workers Linux worker(s) on the Docker network $netw
   Prefect UI and API:  http://127.0.0.1:${ui_port}  (API: http://127.0.0.1:${ui_port}/api)
   Login:               the user and password after PREFECT_API_AUTH_STRING= in ${credentials}/client.env
   CLI from here:       eval "\$(make -s lab-env)" && .venv/bin/prefect work-pool ls
-  Flows repository:    git://$control/zoe-prefect.git (this checkout's HEAD; commit, then make lab)
+  Flows repository:    http://$control/git/zoe-prefect.git, private: user x-access-token, token in
+                       ${credentials}/git_token (this checkout's HEAD; commit, then make lab)
   Remove it:           make lab-down
 MSG
 }

@@ -6,10 +6,16 @@ pauses and prunes deployments, and keeps a Git token out of the deployments.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import http.server
 import importlib.util
 import json
+import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -114,6 +120,11 @@ BAD_MANIFESTS = [
         "the flow takes no parameter nmae (it takes name, times)",
     ),
     ("tags-not-a-list", [entry(tags="demo")], "'tags' must be a list of strings"),
+    ("retry-not-a-bound", [entry(retry_on_crash="yes")], "'retry_on_crash' must be true"),
+    ("retry-too-many", [entry(retry_on_crash={"max": 9})], "N from 0 to 5"),
+    ("retry-negative", [entry(retry_on_crash={"max": -1})], "N from 0 to 5"),
+    ("retry-other-key", [entry(retry_on_crash={"tries": 2})], "'retry_on_crash' must be true"),
+    ("retry-name-reserved", [entry(name="a--crash-retry-1")], "are reserved for the deployments"),
 ]
 
 
@@ -299,40 +310,215 @@ def test_token_lives_only_in_a_secret_block(api: None, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("s3cr3t-t0ken\n")
     path = repo(tmp_path / "r", [entry(name="private")])
-    extra = ("--token-secret", "flows-repo-token", "--token-file", str(token_file))
+    url = "https://git.example/team/flows.git"
+    extra = ("--repo-url", url, "--token-secret", "flows-repo-token")
+    extra += ("--token-file", str(token_file))
     summary = apply(path, *extra)
     assert summary["token_changed"] is True
-    step = read("greet/private").pull_steps[0]["prefect.deployments.steps.git_clone"]
-    assert step["access_token"] == "{{ prefect.blocks.secret.flows-repo-token }}"
+    clone, chdir = read("greet/private").pull_steps
+    # A plain git clone: the URL and branch on its command line, the token nowhere but in the
+    # header that git reads from its environment, scoped to the repository's URL.
+    step = clone[deploy.RUN_SHELL]
+    assert step["script"] == (
+        f"git clone --quiet --depth 1 --single-branch --branch main -- {url} flows-main"
+    )
+    assert step["env"]["GIT_CONFIG_KEY_0"] == f"http.{url}.extraHeader"
+    assert step["env"]["GIT_CONFIG_VALUE_0"] == "{{ prefect.blocks.secret.flows-repo-token }}"
+    assert chdir == {deploy.SET_DIR: {"directory": "flows-main"}}
     assert "s3cr3t" not in json.dumps(read("greet/private").model_dump(mode="json"))
-    assert Secret.load("flows-repo-token").get() == "s3cr3t-t0ken"
+    header = "Authorization: Basic " + base64.b64encode(b"x-access-token:s3cr3t-t0ken").decode()
+    assert Secret.load("flows-repo-token").get() == header
     assert apply(path, *extra)["token_changed"] is False
-    # The token removed from the inventory: the pull step stops naming the block, and the
-    # block goes (once).
-    removal = ("--remove-token-secret", "flows-repo-token")
+    # Another user name changes the header.
+    other = apply(path, *extra, "--token-user", "oauth2")
+    assert other["token_changed"] is True and other["updated"] == []
+    assert base64.b64decode(Secret.load("flows-repo-token").get().split()[-1]) == (
+        b"oauth2:s3cr3t-t0ken"
+    )
+    # The token removed from the inventory: the pull step is git_clone without a token again,
+    # and the block goes (once). The shell step counts as pulling from this repository.
+    removal = ("--repo-url", url, "--remove-token-secret", "flows-repo-token")
     assert apply(path, *removal, check=True)["token_changed"] is True
     gone = apply(path, *removal)
     assert (gone["token_changed"], gone["updated"]) == (True, ["greet/private"])
-    assert "access_token" not in read("greet/private").pull_steps[0][deploy.GIT_CLONE]
+    assert read("greet/private").pull_steps == [
+        {deploy.GIT_CLONE: {"repository": url, "branch": "main"}}
+    ]
     with pytest.raises(ValueError):
         Secret.load("flows-repo-token")
     assert apply(path, *removal)["token_changed"] is False
 
 
-def test_retry_on_crash_is_an_automation_of_the_deployment(api: None, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("url", "branch", "problem"),
+    [
+        ("git://git.example/flows.git", "main", "over http(s) only"),
+        ("https://git.example/a&b.git", "main", "over http(s) only"),
+        ("https://git.example/flows.git", "x;y", "branch 'x;y'"),
+    ],
+)
+def test_a_token_with_an_unsafe_url_or_branch_is_refused(
+    api: None, tmp_path: Path, url: str, branch: str, problem: str
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("t\n")
+    path = repo(tmp_path / "r", [entry(name="private")])
+    extra = ("--repo-url", url, "--branch", branch, "--token-secret", "b", "--token-file")
+    argv = ["deploy", "--repo-dir", str(path), "--json", *extra, str(token_file)]
+    with (
+        mock.patch.object(sys, "argv", argv),
+        mock.patch.object(deploy.os, "geteuid", return_value=1000),
+    ):
+        from contextlib import redirect_stdout
+        from io import StringIO
+
+        out = StringIO()
+        with redirect_stdout(out):
+            assert deploy.main() == 2
+    assert problem in " ".join(json.loads(out.getvalue())["errors"])
+
+
+def test_the_token_clone_step_really_clones_with_the_header_only(api: None, tmp_path: Path) -> None:
+    """The pull steps as a worker runs them, against git over HTTP with basic auth: the clone
+    works, without the header it is refused, and the clone's .git/config holds no token."""
+    from prefect.blocks.system import Secret
+    from prefect.deployments.steps.core import run_steps
+
+    source = tmp_path / "source"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(source)], check=True)
+    (source / "flow.py").write_text("print('hi')\n")
+    git_env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+    git_env |= {"GIT_COMMITTER_EMAIL": "t@t", "PATH": os.environ["PATH"]}
+    subprocess.run(["git", "-C", str(source), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(source), "commit", "-qm", "c"], check=True, env=git_env)
+    subprocess.run(["git", "clone", "-q", "--bare", str(source), str(tmp_path / "flows.git")])
+    header = deploy.authorization("x-access-token", "tok3n-s3cret")
+    seen: list[str] = []
+    with git_http_server(tmp_path, header.split()[-1], seen) as port:
+        url = f"http://127.0.0.1:{port}/flows.git"
+        Secret(value=header).save("clone-test-token", overwrite=True)
+        work = tmp_path / "work"
+        work.mkdir()
+        before = Path.cwd()
+        os.chdir(work)
+        try:
+            steps = deploy.pull_steps(url, "main", "clone-test-token")
+            output = asyncio.run(run_steps(steps))
+        finally:
+            os.chdir(before)
+        clone = work / "flows-main"
+        assert output["directory"] == str(clone)
+        assert (clone / "flow.py").read_text() == "print('hi')\n"
+        config = (clone / ".git" / "config").read_text()
+        assert "tok3n" not in config and header.split()[-1] not in config
+        assert "extraheader" not in config.lower()
+        assert seen and set(seen) == {"authorized"}
+        # The same clone without the header: the server answers 401, git gives up.
+        plain = subprocess.run(
+            ["git", "clone", "-q", url, str(tmp_path / "anonymous")],
+            capture_output=True,
+            text=True,
+            env={"PATH": os.environ["PATH"], "GIT_TERMINAL_PROMPT": "0", "HOME": str(tmp_path)},
+        )
+        assert plain.returncode != 0 and "refused" in seen
+
+
+@contextlib.contextmanager
+def git_http_server(root: Path, credentials: str, seen: list[str]) -> Iterator[int]:
+    """Git's smart HTTP protocol (git http-backend as a CGI) behind basic auth, on loopback."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.serve()
+
+        def do_POST(self) -> None:
+            self.serve()
+
+        def serve(self) -> None:
+            if self.headers.get("Authorization") != f"Basic {credentials}":
+                seen.append("refused")
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="flows"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            seen.append("authorized")
+            path, _, query = self.path.partition("?")
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            env = {
+                "PATH": os.environ["PATH"],
+                "GIT_PROJECT_ROOT": str(root),
+                "GIT_HTTP_EXPORT_ALL": "1",
+                "REMOTE_USER": "x-access-token",
+                "REQUEST_METHOD": self.command,
+                "PATH_INFO": path,
+                "QUERY_STRING": query,
+                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                "CONTENT_LENGTH": str(len(body)),
+                "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+                "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            }
+            answer = subprocess.run(
+                ["git", "http-backend"], input=body, env=env, capture_output=True, check=True
+            ).stdout
+            head, _, content = answer.partition(b"\r\n\r\n")
+            fields = [line.split(": ", 1) for line in head.decode().split("\r\n") if line]
+            status = next((int(v.split()[0]) for k, v in fields if k == "Status"), 200)
+            self.send_response(status)
+            for key, value in fields:
+                if key != "Status":
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_retry_on_crash_is_a_bounded_chain_of_automations(api: None, tmp_path: Path) -> None:
+    """retry_on_crash {max: 2}: attempt 1 watches the deployment and runs NAME--crash-retry-1,
+    attempt 2 watches that one and runs NAME--crash-retry-2, whose crashes start nothing."""
     from prefect.client.orchestration import get_client
 
-    def automations() -> list:
+    def automations() -> dict:
         with get_client(sync_client=True) as client:
-            return [a for a in client.read_automations() if a.name.startswith(deploy.RETRY_PREFIX)]
+            found = client.read_automations()
+        return {a.name: a for a in found if a.name.startswith(deploy.RETRY_PREFIX)}
 
-    path = repo(tmp_path / "a", [entry(name="resilient", retry_on_crash=True)])
-    assert apply(path)["retries"] == ["created: zoe-prefect: re-run greet/resilient after a crash"]
-    (automation,) = automations()
-    deployment_id = str(read("greet/resilient").id)
-    related = automation.trigger.match_related["prefect.resource.id"]
-    assert related == [f"prefect.deployment.{deployment_id}"]
-    assert str(automation.actions[0].deployment_id) == deployment_id
+    def ids(automation) -> tuple[str, str]:
+        (watched,) = automation.trigger.match_related["prefect.resource.id"]
+        return watched.removeprefix("prefect.deployment."), str(automation.actions[0].deployment_id)
+
+    first = "zoe-prefect: re-run greet/resilient after a crash"
+    second = f"{first} (attempt 2)"
+    path = repo(tmp_path / "a", [entry(name="resilient", retry_on_crash={"max": 2})])
+    summary = apply(path)
+    assert summary["created"] == [
+        "greet/resilient",
+        "greet/resilient--crash-retry-1",
+        "greet/resilient--crash-retry-2",
+    ]
+    assert summary["retries"] == [f"created: {first}", f"created: {second}"]
+    base, one, two = (
+        str(read(f"greet/resilient{suffix}").id)
+        for suffix in ("", "--crash-retry-1", "--crash-retry-2")
+    )
+    found = automations()
+    assert set(found) == {first, second}
+    assert ids(found[first]) == (base, one) and ids(found[second]) == (one, two)
+    # Nothing watches the last one: the chain ends after two replacements.
+    assert two not in {ids(a)[0] for a in found.values()}
+    assert read("greet/resilient--crash-retry-1").schedules == []
     # The server renders the replacement's parameters from the crashed run: its values, and
     # the flow's defaults for what it did not have (rendered here by Prefect's own code).
     from prefect.client.schemas.objects import FlowRun
@@ -343,16 +529,28 @@ def test_retry_on_crash_is_an_automation_of_the_deployment(api: None, tmp_path: 
         ({"name": 'x <&> "y"'}, {"name": 'x <&> "y"', "times": 1}),
         ({}, {"name": "you", "times": 1}),
     ]:
-        crashed = FlowRun(flow_id=deployment_id, parameters=given)
+        crashed = FlowRun(flow_id=base, parameters=given)
         context = HydrationContext(
             render_jinja=True, raise_on_error=True, jinja_context={"flow_run": crashed}
         )
-        assert hydrate(automation.actions[0].parameters, context) == expected
+        for automation in found.values():
+            assert hydrate(automation.actions[0].parameters, context) == expected
     again = apply(path)
     assert (again["retries"], again["changed"]) == ([], False)
-    path = repo(tmp_path / "b", [entry(name="resilient", retry_on_crash=False)])
-    assert apply(path)["retries"] == ["removed: zoe-prefect: re-run greet/resilient after a crash"]
-    assert automations() == []
+
+    # true is one replacement: the second attempt's deployment and automation go (without
+    # --prune: they are the script's own).
+    path = repo(tmp_path / "b", [entry(name="resilient", retry_on_crash=True)])
+    one_only = apply(path)
+    assert one_only["removed"] == ["greet/resilient--crash-retry-2"]
+    # (the first attempt's description names the bound, so it is updated)
+    assert one_only["retries"] == [f"updated: {first}", f"removed: {second}"]
+    assert set(automations()) == {first}
+    path = repo(tmp_path / "c", [entry(name="resilient", retry_on_crash=False)])
+    none = apply(path)
+    assert none["removed"] == ["greet/resilient--crash-retry-1"]
+    assert none["retries"] == [f"removed: {first}"]
+    assert automations() == {}
 
 
 def test_prune_keeps_declared_deployments_past_the_apis_page_size(
@@ -374,3 +572,44 @@ def test_prune_keeps_declared_deployments_past_the_apis_page_size(
     assert "greet/paged" in summary["unchanged"]
     assert [name for name in summary["removed"] if name.endswith("/paged")] == []
     assert read("greet/paged")
+
+
+def test_crashed_runs_are_replaced_at_most_max_times(api: None, tmp_path: Path) -> None:
+    """The chain at work on a real server: a crashed run with non-default parameters gets a
+    replacement with the same parameters; so does that one's crash; the second replacement's
+    crash gets none."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    path = repo(tmp_path, [entry(name="chained", retry_on_crash={"max": 2})])
+    apply(path)
+    names = ["greet/chained", "greet/chained--crash-retry-1", "greet/chained--crash-retry-2"]
+    ids = [read(name).id for name in names]
+    params = {"name": "crash-test", "times": 7}
+
+    def runs_of(deployment_id) -> list:
+        with get_client(sync_client=True) as client:
+            from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+            return client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+            )
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run_from_deployment(ids[0], parameters=params)
+        slowest = 0.0
+        for attempt in (1, 2):
+            crashed_at = time.monotonic()
+            client.set_flow_run_state(run.id, Crashed(message="test"), force=True)
+            deadline = crashed_at + 60
+            while not (replacements := runs_of(ids[attempt])) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            slowest = max(slowest, time.monotonic() - crashed_at)
+            assert len(replacements) == 1, f"attempt {attempt}: {replacements}"
+            run = replacements[0]
+            assert run.parameters == params
+        client.set_flow_run_state(run.id, Crashed(message="test"), force=True)
+        # The last crash fires nothing: no new run of any of the three within three times what
+        # the slowest replacement took to appear (at least 5 s).
+        time.sleep(max(5.0, 3 * slowest))
+        assert [len(runs_of(i)) for i in ids] == [1, 1, 1]

@@ -92,13 +92,16 @@ def test_a_run_on_a_vanished_host_crashes_and_is_replaced_then_the_host_comes_ba
     assert crashed["state_type"] == "CRASHED", crashed["state"]
     figure(f"host killed mid-run -> run Crashed: {to_crash:.0f} s")
 
+    # retry_on_crash: true is one replacement, run by the deployment that takes them.
+    twin = api("GET", "/deployments/name/shell-command/shell-command--crash-retry-1")["id"]
+
     def replacement() -> dict | None:
         runs = api(
             "POST",
             "/flow_runs/filter",
             {
                 "flow_runs": {
-                    "deployment_id": {"any_": [crashed["deployment_id"]]},
+                    "deployment_id": {"any_": [crashed["deployment_id"], twin]},
                     "start_time": {"after_": vanished_at.isoformat()},
                     "state": {"type": {"any_": ["COMPLETED"]}},
                 }
@@ -107,6 +110,7 @@ def test_a_run_on_a_vanished_host_crashes_and_is_replaced_then_the_host_comes_ba
         return next((r for r in runs if r["id"] != run_id and r["auto_scheduled"] is False), None)
 
     done = wait_for("a replacement run Completed", replacement, timeout=180, interval=2)
+    assert done["deployment_id"] == twin, done
     assert done["labels"]["prefect.worker.name"] != host
     # The crashed run's command; the flow's defaults for what it did not give (cwd).
     assert done["parameters"] == {"command": command, "cwd": None}, done["parameters"]

@@ -3,8 +3,10 @@ onto a fresh control host."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -26,7 +28,102 @@ from lab.helpers import (
 )
 
 CREDENTIALS = ROOT / "inventory" / "lab" / ".credentials"
-TOKEN = "zp-test-token-4f1c9a"
+PRIVATE_URL = "http://zp-lab-control/git/zoe-prefect.git"
+WORKERS = ["zp-lab-worker-1", "zp-lab-worker-2", "zp-lab-worker-3"]
+
+
+def git_token() -> str:
+    return (CREDENTIALS / "git_token").read_text().strip()
+
+
+def git_header() -> str:
+    """The Authorization header the lab's token makes (user x-access-token)."""
+    credentials = base64.b64encode(f"x-access-token:{git_token()}".encode()).decode()
+    return f"Authorization: Basic {credentials}"
+
+
+def test_the_flows_token_stays_out_of_command_lines_and_clones() -> None:
+    """The lab's flows repository is private (HTTP basic auth). A run clones it with the token,
+    yet no process's command line on any worker shows the token, nor does the clone's
+    .git/config; without the token the repository cannot be read."""
+    anonymous = subprocess.run(
+        ["docker", "exec", "-e", "GIT_TERMINAL_PROMPT=0", "zp-lab-worker-1",
+         "git", "ls-remote", PRIVATE_URL],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert anonymous.returncode != 0, anonymous.stdout
+    assert "401" in anonymous.stderr or "could not read Username" in anonymous.stderr
+    header = [
+        "-e", "GIT_CONFIG_COUNT=1", "-e", f"GIT_CONFIG_KEY_0=http.{PRIVATE_URL}.extraHeader",
+        "-e", f"GIT_CONFIG_VALUE_0={git_header()}",
+    ]  # fmt: skip
+    authorized = docker("exec", *header, "zp-lab-worker-1", "git", "ls-remote", PRIVATE_URL)
+    assert "refs/heads/main" in authorized
+
+    # Every command line on every worker, sampled as fast as ps goes, for the whole run.
+    sampler = (
+        "rm -f /run/zp-argv.stop; while [ ! -e /run/zp-argv.stop ]; do ps -eo args; done"
+        " > /run/zp-argv.log 2>&1"
+    )
+    workers = [w for w in WORKERS if docker("ps", "-q", "--filter", f"name=^{w}$")]
+    for worker in workers:
+        docker("exec", "-d", worker, "sh", "-c", sampler)
+    hold = "/var/lib/prefect/zp-token-hold"
+    command = f"while [ ! -e {hold} ]; do sleep 0.2; done; git -C . log -1 --format=%H"
+    deployment = api("GET", "/deployments/name/shell-command/shell-command")
+    run = api(
+        "POST", f"/deployments/{deployment['id']}/create_flow_run",
+        {"parameters": {"command": command}},
+    )  # fmt: skip
+    try:
+        # The run's process (infrastructure_pid: its PID on the worker that runs it) works
+        # in its clone.
+        pid = wait_for(
+            "the run Running on a worker",
+            lambda: (
+                (r := api("GET", f"/flow_runs/{run['id']}"))["state_type"] == "RUNNING"
+                and r.get("infrastructure_pid")
+            ),
+            timeout=120,
+        )
+
+        def in_clone() -> tuple[str, str] | None:
+            for worker in workers:
+                # As the run's own user: root in the container lacks CAP_SYS_PTRACE.
+                cwd = docker(
+                    "exec", "-u", "prefect", worker, "readlink", f"/proc/{pid}/cwd", check=False
+                )
+                if cwd.endswith("/zoe-prefect-main"):
+                    return worker, cwd
+            return None
+
+        host, cwd = wait_for("the run's process inside its clone", in_clone, timeout=60)
+        config = docker("exec", "-u", "prefect", host, "cat", f"{cwd}/.git/config")
+        assert f"url = {PRIVATE_URL}" in config, config
+        assert git_token() not in config and git_header().split()[-1] not in config
+        assert "extraheader" not in config.lower(), config
+    finally:
+        for worker in workers:
+            docker("exec", worker, "touch", hold, "/run/zp-argv.stop")
+    wait_for(
+        "the run Completed",
+        lambda: api("GET", f"/flow_runs/{run['id']}")["state_type"] == "COMPLETED",
+        timeout=120,
+    )
+    samples = {w: docker("exec", w, "cat", "/run/zp-argv.log") for w in workers}
+    for worker in workers:
+        docker("exec", worker, "rm", "-f", hold, "/run/zp-argv.log", "/run/zp-argv.stop")
+    clones = [line for line in samples[host].splitlines() if PRIVATE_URL in line]
+    assert any(line.startswith("git clone") for line in clones), (
+        "the sampler never saw the clone's command line"
+    )
+    leaked = [w for w, text in samples.items() if git_token() in text or git_header() in text]
+    assert leaked == [], f"the token in a command line on {leaked}"
+    figure(
+        f"command lines sampled during a private-repository run: "
+        f"{sum(t.count(chr(10)) for t in samples.values())} lines, "
+        f"{len(clones)} with the repository's URL, 0 with the token"
+    )
 
 
 def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
@@ -54,12 +151,8 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
     # Whatever happens, the lab gets its own settings back (the finally below), so that a
     # failure here cannot change what the backup test sees.
     try:
-        repo = {"url": "git://zp-lab-control/zoe-prefect.git", "branch": "main", "token": TOKEN}
         start = time.monotonic()
-        result = run_playbook(
-            "site.yml", "inventory/lab", "-i", str(ghost), "-vvv",
-            "-e", json.dumps({"prefect_flows_repo": repo}),
-        )  # fmt: skip
+        result = run_playbook("site.yml", "inventory/lab", "-i", str(ghost), "-vvv")
         out = result.stdout + result.stderr
         seconds = time.monotonic() - start
 
@@ -74,8 +167,7 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
         )
         assert all(v[0] == 0 for h, v in linux.items() if h != "zp-lab-control"), recap
         # With a host in windows_workers the windows pool counts as served: its deployment is
-        # unpaused; and the token goes into a Secret block that every deployment's pull step
-        # names, so each deployment is updated.
+        # unpaused.
         # The registration's summary line ("created: ...; updated: ...; unchanged: ..."), not
         # the script's JSON that -vvv prints before it (its retry notes say "updated: NAME").
         shown = re.findall(r"created: [^;]*; updated: ([^;]*);", " ".join(out.split()))
@@ -84,13 +176,13 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
         assert "create-windows-file/create-windows-file" in updated, shown[-1]
         secrets = {
             name: (CREDENTIALS / name).read_text().strip()
-            for name in ("api_auth_password", "database_password")
-        } | {"git token": TOKEN}
+            for name in ("api_auth_password", "database_password", "git_token")
+        } | {"git header": git_header().split()[-1]}
         leaked = [name for name, value in secrets.items() if value in out]
         assert leaked == [], f"in the -vvv output: {leaked}"
         # The token is in the Secret block, not in any deployment.
         deployments = json.dumps(api("POST", "/deployments/filter", {}))
-        assert TOKEN not in deployments
+        assert git_token() not in deployments and git_header().split()[-1] not in deployments
         assert "{{ prefect.blocks.secret.flows-repo-token }}" in deployments
         figure(
             f"site.yml -vvv with an unreachable Windows host: {seconds:.0f} s, "
@@ -110,18 +202,30 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
             "/etc/prefect/flows-repo.token 600 root:root",
             "/etc/prefect/flows-repo.git-credentials 600 root:root",
         ]
+
+        # The repository made public (git://, no token): the pull steps lose the token
+        # reference; the Secret block, the token file and the Git credentials file are gone;
+        # and without the Windows host its pool's deployment is paused again.
+        public = {"url": "git://zp-lab-control/zoe-prefect.git", "branch": "main"}
+        plain = run_playbook(
+            "site.yml", "inventory/lab", "-e", json.dumps({"prefect_flows_repo": public})
+        )
+        assert plain.returncode == 0, failures(plain.stdout + plain.stderr)
+        assert api("GET", "/deployments/name/create-windows-file/create-windows-file")["paused"]
+        assert "{{ prefect.blocks.secret" not in json.dumps(api("POST", "/deployments/filter", {}))
+        blocks = api(
+            "POST", "/block_documents/filter", {"block_types": {"slug": {"any_": ["secret"]}}}
+        )
+        assert "flows-repo-token" not in [b["name"] for b in blocks]
+        left = docker("exec", "zp-lab-control", "ls", "/etc/prefect").split()
+        assert not {"flows-repo.token", "flows-repo.git-credentials"} & set(left), left
     finally:
-        # Back to the lab's own settings (no token, no Windows host): the pull steps lose the
-        # token reference, the Secret block, the token file and the Git credentials file are
-        # gone, and the windows pool's deployment is paused again.
+        # Back to the lab's own settings (the private repository, no Windows host).
         back = run_playbook("site.yml", "inventory/lab")
     assert back.returncode == 0, failures(back.stdout + back.stderr)
-    assert api("GET", "/deployments/name/create-windows-file/create-windows-file")["paused"]
-    assert "{{ prefect.blocks.secret" not in json.dumps(api("POST", "/deployments/filter", {}))
-    blocks = api("POST", "/block_documents/filter", {"block_types": {"slug": {"any_": ["secret"]}}})
-    assert "flows-repo-token" not in [b["name"] for b in blocks]
-    left = docker("exec", "zp-lab-control", "ls", "/etc/prefect").split()
-    assert not {"flows-repo.token", "flows-repo.git-credentials"} & set(left), left
+    assert "{{ prefect.blocks.secret.flows-repo-token }}" in json.dumps(
+        api("POST", "/deployments/filter", {})
+    )
 
     # Every service runs as its own non-root user.
     users = docker(

@@ -3,9 +3,12 @@
 The manifest (deployments/prefect.yaml) uses the `deployments:` list of Prefect's own
 prefect.yaml: name, entrypoint, description, work_pool (name, work_queue_name, job_variables),
 schedules (interval or cron), parameters, tags, paused, enforce_parameter_schema. Every
-deployment gets one pull step, a `git_clone` of --repo-url at --branch, so workers clone the
-repository for every run. A private repository's token lives in a Prefect Secret block
-(--token-secret, created from --token-stdin); the pull step only names the block.
+deployment gets pull steps that clone --repo-url at --branch, so workers clone the repository
+for every run: Prefect's `git_clone` for a public repository. A private repository's token
+(--token-file or --token-stdin, with --token-user) lives in a Prefect Secret block
+(--token-secret) as an HTTP Authorization header; the pull steps only name the block, and run
+`git clone` with the header in git's environment (GIT_CONFIG_*, http.<url>.extraHeader), so the
+token is never in a command line, a clone URL or the clone's .git/config.
 
 It is idempotent and says what it did: a deployment whose declaration did not change is not
 touched (its scheduled runs stay), changed ones are updated, new ones created, and with
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import base64
 import json
 import os
 import re
@@ -47,7 +51,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +76,19 @@ ENTRY_KEYS = {
 WORK_POOL_KEYS = {"name", "work_queue_name", "job_variables"}
 SCHEDULE_KEYS = {"interval", "cron", "timezone", "active"}
 GIT_CLONE = "prefect.deployments.steps.git_clone"
+RUN_SHELL = "prefect.deployments.steps.run_shell_script"
+SET_DIR = "prefect.deployments.steps.set_working_directory"
+DEFAULT_TOKEN_USER = "x-access-token"
+# With a token the clone is a command line (shlex on Linux, cmd.exe on Windows): only
+# characters that mean nothing to either.
+SAFE_URL = re.compile(r"^https?://[A-Za-z0-9._~:/@%+=-]+$")
+SAFE_BRANCH = re.compile(r"^[A-Za-z0-9._/+-]+$")
 # Automations this script owns: one per deployment that opts in to a replacement run.
 RETRY_PREFIX = "zoe-prefect: re-run "
+# retry_on_crash: {max: N}: the replacement of attempt k runs on deployment NAME--crash-retry-k,
+# so that a chain of N automations (one per attempt) ends after N replacements.
+RETRY_SUFFIX = "--crash-retry-"
+MAX_CRASH_RETRIES = 5
 PAGE = 200  # the most objects the API gives in one answer (PREFECT_API_DEFAULT_LIMIT)
 
 
@@ -102,8 +117,12 @@ class Spec:
     schedules: list[dict[str, Any]]
     paused: bool
     enforce_parameter_schema: bool
-    retry_on_crash: bool = False
+    # How many replacement runs a crashed run may get, one after another (0: none).
+    retry_on_crash: int = 0
     parameter_schema: dict[str, Any] = field(default_factory=dict)
+    # For the deployments that receive replacement runs: the declared one and the attempt.
+    retry_of: str | None = None
+    attempt: int = 0
 
     @property
     def full_name(self) -> str:
@@ -228,6 +247,11 @@ def check_entry(
     name = entry.get("name")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         problems.append(f"{label}: 'name' must be letters, digits, '.', '-' or '_' (got {name!r})")
+    elif RETRY_SUFFIX in name:
+        problems.append(
+            f"{label}: names with {RETRY_SUFFIX!r} are reserved for the deployments that receive "
+            "replacement runs (retry_on_crash)"
+        )
 
     entrypoint = entry.get("entrypoint")
     flow_name = ""
@@ -271,8 +295,12 @@ def check_entry(
             )
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         problems.append(f"{label}: 'tags' must be a list of strings")
-    if not isinstance(entry.get("retry_on_crash", False), bool):
-        problems.append(f"{label}: 'retry_on_crash' must be true or false")
+    retries = retry_bound(entry.get("retry_on_crash", False))
+    if retries is None:
+        problems.append(
+            f"{label}: 'retry_on_crash' must be true (one replacement run), false, or "
+            f"{{max: N}} with N from 0 to {MAX_CRASH_RETRIES}"
+        )
 
     if problems:
         return problems, None
@@ -290,9 +318,44 @@ def check_entry(
         schedules=normal_schedules,
         paused=bool(entry.get("paused", False)),
         enforce_parameter_schema=bool(entry.get("enforce_parameter_schema", True)),
-        retry_on_crash=entry.get("retry_on_crash", False),
+        retry_on_crash=retries or 0,
         parameter_schema=schema,
     )
+
+
+def retry_bound(value: Any) -> int | None:
+    """retry_on_crash as a number of replacement runs; None when it is not valid."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict) and set(value) == {"max"}:
+        bound = value["max"]
+        if type(bound) is int and 0 <= bound <= MAX_CRASH_RETRIES:
+            return bound
+    return None
+
+
+def with_retry_deployments(specs: list[Spec]) -> list[Spec]:
+    """The declared deployments, each followed by the deployments that receive its
+    replacement runs: NAME--crash-retry-1..N, unscheduled, otherwise the same."""
+    out = []
+    for spec in specs:
+        out.append(spec)
+        for attempt in range(1, spec.retry_on_crash + 1):
+            out.append(
+                replace(
+                    spec,
+                    label=f"{spec.label} (replacement runs, attempt {attempt})",
+                    name=f"{spec.name}{RETRY_SUFFIX}{attempt}",
+                    description=f"Replacement runs of {spec.full_name} after a crash, attempt "
+                    f"{attempt} of {spec.retry_on_crash} (retry_on_crash in the manifest). "
+                    "Managed by deploy_all_from_git.",
+                    schedules=[],
+                    retry_on_crash=0,
+                    retry_of=spec.full_name,
+                    attempt=attempt,
+                )
+            )
+    return out
 
 
 @dataclass
@@ -514,11 +577,56 @@ def pool_problems(specs: list[Spec], pools: set[str]) -> list[str]:
 
 
 def pull_steps(repo_url: str, branch: str, token_secret: str | None) -> list[dict[str, Any]]:
-    step: dict[str, Any] = {"repository": repo_url, "branch": branch}
-    if token_secret:
-        # Resolved by the worker at run time; the token itself never sits in the deployment.
-        step["access_token"] = "{{ prefect.blocks.secret." + token_secret + " }}"
-    return [{GIT_CLONE: step}]
+    """How a worker gets the flows: git_clone for a public repository; with a token, a plain
+    `git clone` whose Authorization header reaches git only through its environment (Prefect's
+    git_clone would put the token into the clone URL: argv and .git/config)."""
+    if not token_secret:
+        return [{GIT_CLONE: {"repository": repo_url, "branch": branch}}]
+    problems = token_url_problems(repo_url, branch)
+    if problems:
+        raise ManifestError(problems)
+    folder = clone_folder(repo_url, branch)
+    clone = {
+        "script": f"git clone --quiet --depth 1 --single-branch --branch {branch} -- "
+        f"{repo_url} {folder}",
+        "env": {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_COUNT": "1",
+            # Scoped to the repository's URL: no other host ever receives the header.
+            "GIT_CONFIG_KEY_0": f"http.{repo_url}.extraHeader",
+            # Resolved by the worker at run time; the deployment holds only the block's name.
+            "GIT_CONFIG_VALUE_0": "{{ prefect.blocks.secret." + token_secret + " }}",
+        },
+        "stream_output": False,
+    }
+    return [{RUN_SHELL: clone}, {SET_DIR: {"directory": folder}}]
+
+
+def token_url_problems(repo_url: str, branch: str) -> list[str]:
+    problems = []
+    if not SAFE_URL.match(repo_url):
+        problems.append(
+            f"repository URL {repo_url!r}: a token is sent over http(s) only, and the URL may "
+            "hold only letters, digits and . _ ~ : / @ % + = -"
+        )
+    if not SAFE_BRANCH.match(branch):
+        problems.append(
+            f"branch {branch!r}: with a token, a branch name may hold only letters, digits "
+            "and . _ / + -"
+        )
+    return problems
+
+
+def clone_folder(repo_url: str, branch: str) -> str:
+    """The folder the clone goes into, named as git_clone names it (REPO-BRANCH)."""
+    name = repo_url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    return f"{name}-{branch.replace('/', '-')}"
+
+
+def authorization(user: str, token: str) -> str:
+    """The HTTP basic Authorization header that git sends with every request."""
+    credentials = base64.b64encode(f"{user}:{token}".encode()).decode()
+    return f"Authorization: Basic {credentials}"
 
 
 def schedule_key(schedule: Any) -> dict[str, Any]:
@@ -581,10 +689,15 @@ def schedule_creates(spec: Spec) -> list[Any]:
 
 def from_repo(deployment: Any, repo_url: str) -> bool:
     """Whether a server deployment pulls from this repository (so --prune may remove it)."""
-    return any(
-        isinstance(step, dict) and step.get(GIT_CLONE, {}).get("repository") == repo_url
-        for step in deployment.pull_steps or []
-    )
+    for step in deployment.pull_steps or []:
+        if not isinstance(step, dict):
+            continue
+        if step.get(GIT_CLONE, {}).get("repository") == repo_url:
+            return True
+        script = step.get(RUN_SHELL, {}).get("script", "")
+        if script.startswith("git clone ") and repo_url in script.split():
+            return True
+    return False
 
 
 async def reconcile(
@@ -604,6 +717,8 @@ async def reconcile(
     plan = Plan()
 
     steps = pull_steps(repo_url, branch, token_secret)
+    declared_specs = specs
+    specs = with_retry_deployments(specs)
     todo: list[tuple[Spec, bool]] = []
     for spec in specs:
         inactive = active_pools is not None and spec.work_pool not in active_pools
@@ -613,7 +728,7 @@ async def reconcile(
                 f"{spec.full_name} is registered paused: work pool '{spec.work_pool}' has no "
                 "worker hosts in the inventory"
             )
-        if paused:
+        if paused and spec.retry_of is None:
             plan.paused.append(spec.full_name)
         try:
             current = await client.read_deployment_by_name(spec.full_name)
@@ -628,14 +743,24 @@ async def reconcile(
             plan.unchanged.append(spec.full_name)
 
     stale = []
-    if prune:
-        declared = {s.full_name for s in specs}
-        flows = {f.id: f.name for f in await read_all(client.read_flows)}
-        for deployment in await read_all(client.read_deployments):
-            full_name = f"{flows.get(deployment.flow_id, '?')}/{deployment.name}"
-            if from_repo(deployment, repo_url) and full_name not in declared:
-                plan.removed.append(full_name)
-                stale.append(deployment.id)
+    declared = {s.full_name for s in specs}
+    # The replacement-run deployments of declared ones go with the bound that made them,
+    # --prune or not: they are this script's, not the manifest's.
+    retry_names = re.compile(
+        "^("
+        + "|".join(re.escape(s.full_name) for s in declared_specs)
+        + ")"
+        + re.escape(RETRY_SUFFIX)
+        + r"[0-9]+$"
+    )
+    flows = {f.id: f.name for f in await read_all(client.read_flows)}
+    for deployment in await read_all(client.read_deployments):
+        full_name = f"{flows.get(deployment.flow_id, '?')}/{deployment.name}"
+        if full_name in declared or not from_repo(deployment, repo_url):
+            continue
+        if prune or (declared_specs and retry_names.match(full_name)):
+            plan.removed.append(full_name)
+            stale.append(deployment.id)
 
     if check:
         return plan
@@ -660,7 +785,7 @@ async def reconcile(
         )
     for deployment_id in stale:
         await client.delete_deployment(deployment_id)
-    await reconcile_retries(client, specs, plan, repo_url=repo_url, check=check)
+    await reconcile_retries(client, declared_specs, plan, check=check)
     return plan
 
 
@@ -683,20 +808,28 @@ def crashed_run_parameters(schema: dict[str, Any]) -> dict[str, Any]:
     return parameters
 
 
-def retry_automation(spec: Spec, name: str, deployment_id: Any) -> dict[str, Any]:
-    """An automation that runs the deployment again, with the same parameters, when one of its
-    runs ends Crashed."""
+def retry_name(spec: Spec, attempt: int) -> str:
+    """The automation that starts replacement run number `attempt` of spec's crashed runs."""
+    name = f"{RETRY_PREFIX}{spec.full_name} after a crash"
+    return name if attempt == 1 else f"{name} (attempt {attempt})"
+
+
+def retry_automation(spec: Spec, attempt: int, source_id: Any, target_id: Any) -> dict[str, Any]:
+    """An automation that, when a run of the deployment `source_id` ends Crashed, runs the
+    deployment `target_id` (attempt `attempt` of spec's replacements) with the same
+    parameters."""
     return {
-        "name": name,
+        "name": retry_name(spec, attempt),
         "description": f"A crashed run of {spec.full_name} gets a replacement run with the same "
-        "parameters (retry_on_crash in the manifest). Managed by deploy_all_from_git.",
+        f"parameters, at most {spec.retry_on_crash} in a row; this is attempt {attempt} "
+        "(retry_on_crash in the manifest). Managed by deploy_all_from_git.",
         "enabled": True,
         "trigger": {
             "type": "event",
             "posture": "Reactive",
             "match": {"prefect.resource.id": "prefect.flow-run.*"},
             "match_related": {
-                "prefect.resource.id": f"prefect.deployment.{deployment_id}",
+                "prefect.resource.id": f"prefect.deployment.{source_id}",
                 "prefect.resource.role": "deployment",
             },
             "expect": ["prefect.flow-run.Crashed"],
@@ -707,7 +840,7 @@ def retry_automation(spec: Spec, name: str, deployment_id: Any) -> dict[str, Any
             {
                 "type": "run-deployment",
                 "source": "selected",
-                "deployment_id": str(deployment_id),
+                "deployment_id": str(target_id),
                 "parameters": crashed_run_parameters(spec.parameter_schema) or None,
             }
         ],
@@ -724,10 +857,10 @@ async def read_all(read: Any) -> list[Any]:
     return found
 
 
-async def reconcile_retries(
-    client: Any, specs: list[Spec], plan: Plan, *, repo_url: str, check: bool
-) -> None:
-    """One replacement-run automation per deployment with retry_on_crash, none for the others."""
+async def reconcile_retries(client: Any, specs: list[Spec], plan: Plan, *, check: bool) -> None:
+    """For a deployment with retry_on_crash N, a chain of N automations: attempt 1 watches the
+    deployment and runs NAME--crash-retry-1, attempt k watches NAME--crash-retry-(k-1) and runs
+    NAME--crash-retry-k; a crash of the last one starts nothing. None for the others."""
     from prefect.events.schemas.automations import AutomationCore
     from prefect.exceptions import ObjectNotFound
 
@@ -738,42 +871,47 @@ async def reconcile_retries(
     }
     wanted = set()
     for spec in specs:
-        name = f"{RETRY_PREFIX}{spec.full_name} after a crash"
-        if not spec.retry_on_crash:
-            continue
-        wanted.add(name)
-        try:
-            deployment_id = (await client.read_deployment_by_name(spec.full_name)).id
-        except ObjectNotFound:  # check mode: the deployment is not created yet
-            plan.retries.append(f"created: {name}")
-            continue
-        body = retry_automation(spec, name, deployment_id)
-        current = owned.get(name)
-        if current is None:
-            plan.retries.append(f"created: {name}")
-            if not check:
-                await client.create_automation(AutomationCore.model_validate(body))
-        elif current.model_dump(mode="json", include={"trigger", "actions", "enabled"}) != (
-            AutomationCore.model_validate(body).model_dump(
-                mode="json", include={"trigger", "actions", "enabled"}
+        names = [spec.full_name] + [
+            f"{spec.full_name}{RETRY_SUFFIX}{k}" for k in range(1, spec.retry_on_crash + 1)
+        ]
+        for attempt in range(1, spec.retry_on_crash + 1):
+            name = retry_name(spec, attempt)
+            wanted.add(name)
+            try:
+                source = await client.read_deployment_by_name(names[attempt - 1])
+                target = await client.read_deployment_by_name(names[attempt])
+            except ObjectNotFound:  # check mode: the deployments are not created yet
+                plan.retries.append(f"created: {name}")
+                continue
+            body = AutomationCore.model_validate(
+                retry_automation(spec, attempt, source.id, target.id)
             )
-        ):
-            plan.retries.append(f"updated: {name}")
-            if not check:
-                await client.update_automation(current.id, AutomationCore.model_validate(body))
-    declared = {f"{RETRY_PREFIX}{name} after a crash" for name in plan.removed} | {
+            current = owned.get(name)
+            fields = {"trigger", "actions", "enabled", "description"}
+            if current is None:
+                plan.retries.append(f"created: {name}")
+                if not check:
+                    await client.create_automation(body)
+            elif current.model_dump(mode="json", include=fields) != body.model_dump(
+                mode="json", include=fields
+            ):
+                plan.retries.append(f"updated: {name}")
+                if not check:
+                    await client.update_automation(current.id, body)
+    # Only automations of this manifest's deployments (another repository may own others).
+    mine = tuple(f"{RETRY_PREFIX}{name} after a crash" for name in plan.removed) + tuple(
         f"{RETRY_PREFIX}{s.full_name} after a crash" for s in specs
-    }
+    )
     for name, automation in owned.items():
-        # Only automations of this manifest's deployments (another repository may own others).
-        if name not in wanted and name in declared:
+        if name not in wanted and any(name == m or name.startswith(f"{m} (") for m in mine):
             plan.retries.append(f"removed: {name}")
             if not check:
                 await client.delete_automation(automation.id)
 
 
 async def store_token(client: Any, block_name: str, token: str, check: bool) -> bool:
-    """Create or update the Secret block holding the Git token; True when it changed."""
+    """Create or update the Secret block holding the Git token (as the Authorization header
+    git sends); True when it changed."""
     from prefect.blocks.system import Secret
 
     try:
@@ -842,6 +980,10 @@ async def run(args: argparse.Namespace) -> tuple[Plan, bool]:
     specs = read_specs(args, pools, describe_isolated(sorted(set(hidden))))
     repo_url = args.repo_url or git(repo_dir, "remote", "get-url", "origin")
     branch = args.branch or git(repo_dir, "rev-parse", "--abbrev-ref", "HEAD")
+    if args.token_secret:
+        problems = token_url_problems(repo_url, branch)
+        if problems:
+            raise ManifestError(problems)
     token = None
     if args.token_file:
         token = args.token_file.read_text().strip()
@@ -852,7 +994,8 @@ async def run(args: argparse.Namespace) -> tuple[Plan, bool]:
     async with get_client() as client:
         token_changed = False
         if token:
-            token_changed = await store_token(client, args.token_secret, token, args.check)
+            header = authorization(args.token_user, token)
+            token_changed = await store_token(client, args.token_secret, header, args.check)
         elif args.remove_token_secret:
             token_changed = await remove_token(client, args.remove_token_secret, args.check)
         plan = await reconcile(
@@ -881,6 +1024,11 @@ def main() -> int:
     parser.add_argument("--token-secret", help="Secret block holding the Git token")
     parser.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
     parser.add_argument("--token-file", type=Path, help="read the token from this file")
+    parser.add_argument(
+        "--token-user",
+        default=DEFAULT_TOKEN_USER,
+        help=f"the user name sent with the token (default {DEFAULT_TOKEN_USER})",
+    )
     parser.add_argument(
         "--remove-token-secret",
         metavar="BLOCK",
