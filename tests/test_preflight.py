@@ -238,6 +238,18 @@ BAD_INPUTS = [
         "with package, give prefect_worker_windows_python_installer",
     ),
     (
+        "windows-domain-account-without-password",
+        windows_inventory(prefect_worker_windows_service_account="EXAMPLE\\svc-prefect"),
+        "the service account EXAMPLE\\svc-prefect needs its password",
+    ),
+    (
+        "flows-token-over-git-protocol",
+        inventory(
+            host(), prefect_flows_repo={"url": "git://flows.example/f.git", "token": "t0ken"}
+        ),
+        "prefect_flows_repo has a token, so prefect_flows_repo.url must be an http:// or https://",
+    ),
+    (
         "tls-renewal-window-longer-than-a-certificate",
         inventory(host(), prefect_api_tls_renew_days=400),
         "prefect_api_tls_renew_days is 400; give 1 to 180 days",

@@ -32,6 +32,13 @@ SHOWN = [
     "_prefect_worker_win_unpack_argvs",
     "_prefect_worker_win_venv_argv",
     "_prefect_worker_win_install_argv",
+    "_prefect_worker_win_nssm_values",
+    "_prefect_worker_win_service_key",
+    "_prefect_worker_win_key_acl",
+    "_prefect_worker_win_dir_acl",
+    "_prefect_worker_win_password",
+    "_prefect_worker_win_fingerprint",
+    "_prefect_worker_win_state_key",
 ]
 # What the prefect role's packages.yml sets before the Windows tasks use it.
 PACKAGES_FACTS = {
@@ -216,3 +223,87 @@ def test_index_install_steps_and_python_kind(tmp_path: Path) -> None:
         "prefect-shell==0.3.7", "prefect==3.9.1", "uv==0.13.9",
         "--index-url", "https://pypi.example/simple",
     ]  # fmt: skip
+
+
+def test_nssm_settings_append_the_log_and_leave_flow_runs_alone(tmp_path: Path) -> None:
+    """What NSSM reads from the service's Parameters key: the worker's program, arguments and
+    folder; the log appended to across restarts (not overwritten: the traceback of a crash
+    stays), rotated by size only; a stop that ends the worker alone; the environment."""
+    (pool,) = render(tmp_path)
+    assert pool["_prefect_worker_win_service_key"] == (
+        "HKLM:\\SYSTEM\\CurrentControlSet\\Services\\prefect-worker-windows"
+    )
+    values = {v["name"]: (v["type"], v["data"]) for v in pool["_prefect_worker_win_nssm_values"]}
+    base = "C:\\ProgramData\\Prefect"
+    log = f"{base}\\logs\\worker-windows.log"
+    assert values["Application"] == (
+        "expandstring",
+        f"{base}\\venv-3.9.1-0123456789ab\\Scripts\\prefect.exe",
+    )
+    assert values["AppParameters"] == (
+        "expandstring",
+        "worker start --pool windows --type process --name win-01.example --limit 4 "
+        "--with-healthcheck --install-policy never",
+    )
+    assert values["AppDirectory"] == ("expandstring", f"{base}\\work\\windows")
+    assert values["AppStdout"] == values["AppStderr"] == ("expandstring", log)
+    # 4 is OPEN_ALWAYS (append); win_nssm would set 2 (CREATE_ALWAYS) at every run.
+    assert values["AppStdoutCreationDisposition"] == values["AppStderrCreationDisposition"]
+    assert values["AppStdoutCreationDisposition"] == ("dword", 4)
+    assert [values[k] for k in ("AppRotateFiles", "AppRotateOnline", "AppRotateSeconds")] == [
+        ("dword", 1), ("dword", 1), ("dword", 0),
+    ]  # fmt: skip
+    assert values["AppRotateBytes"] == ("dword", 10485760)
+    assert (values["AppStopMethodSkip"], values["AppKillProcessTree"]) == (
+        ("dword", 7), ("dword", 0),
+    )  # fmt: skip
+    kind, lines = values["AppEnvironmentExtra"]
+    assert kind == "multistring"
+    env = pool["_prefect_worker_win_environment"]
+    assert sorted(lines) == sorted(f"{k}={v}" for k, v in env.items())
+    assert any(line.startswith("PREFECT_API_AUTH_STRING=admin:") for line in lines)
+
+
+def test_who_may_read_the_settings_and_the_folders(tmp_path: Path) -> None:
+    """The Parameters key holds the API auth string: Administrators, SYSTEM and the service's
+    account (NSSM reads it as that account), not Users. The base folder: the service's
+    account may read and run, not write (it writes in home, logs and work only)."""
+    (pool,) = render(tmp_path)
+    admins, system = "S-1-5-32-544", "S-1-5-18"
+    assert pool["_prefect_worker_win_key_acl"] == [
+        {"user": admins, "rights": "FullControl"},
+        {"user": system, "rights": "FullControl"},
+        {"user": "prefect", "rights": "ReadKey"},
+    ]
+    assert pool["_prefect_worker_win_dir_acl"] == [
+        {"user": admins, "rights": "FullControl"},
+        {"user": system, "rights": "FullControl"},
+        {"user": "prefect", "rights": "ReadAndExecute"},
+    ]
+    assert pool["_prefect_worker_win_state_key"] == "HKLM:\\SOFTWARE\\zoe-prefect\\worker"
+
+
+def test_passwords_generated_given_and_their_fingerprint(tmp_path: Path) -> None:
+    """The local user gets a generated password; a given one wins; the fingerprint that says
+    whether the services must be given the password again changes with the password and the
+    account, and does not hold the password."""
+    (local,) = render(tmp_path)
+    generated = tmp_path / ".credentials" / "windows_service_password_win-01.example"
+    assert local["_prefect_worker_win_password"] == generated.read_text().strip()
+    (given,) = render(tmp_path, {"prefect_worker_windows_service_password": "Rotated-1"})
+    assert given["_prefect_worker_win_password"] == "Rotated-1"
+    (again,) = render(tmp_path, {"prefect_worker_windows_service_password": "Rotated-1"})
+    (domain,) = render(
+        tmp_path,
+        {
+            "prefect_worker_windows_service_account": "EXAMPLE\\svc-prefect",
+            "prefect_worker_windows_service_password": "Rotated-1",
+        },
+    )
+    (gmsa,) = render(tmp_path, {"prefect_worker_windows_service_account": "EXAMPLE\\gmsa$"})
+    prints = [p["_prefect_worker_win_fingerprint"] for p in (local, given, again, domain, gmsa)]
+    assert prints[1] == prints[2]
+    assert len(set(prints)) == 4
+    assert all(len(p) == 64 and "Rotated" not in p for p in prints)
+    # A gMSA has no password to generate.
+    assert gmsa["_prefect_worker_win_password"] == ""
