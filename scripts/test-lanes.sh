@@ -32,7 +32,7 @@ build_image || exit 1
 
 # Usual durations in seconds (molecule test -s NAME; pytest without the lab tests).
 declare -A weight=([unit]=480 [postgresql]=135 [prefect_server]=270 [prefect_worker]=505
-  [default]=533 [upgrade]=500 [windows]=1)
+  [default]=533 [upgrade]=500 [windows]=250)
 unit_scenarios=() roles_scenarios=()
 unit_load=${weight[unit]} roles_load=0
 mode=${TEST_LANES:-two}
