@@ -36,6 +36,8 @@ SHOWN = [
     "_prefect_worker_win_service_key",
     "_prefect_worker_win_key_acl",
     "_prefect_worker_win_dir_acl",
+    "_prefect_worker_win_dir_acl_owners",
+    "_prefect_worker_win_dir_acl_account",
     "_prefect_worker_win_password",
     "_prefect_worker_win_fingerprint",
     "_prefect_worker_win_state_key",
@@ -280,7 +282,12 @@ def test_who_may_read_the_settings_and_the_folders(tmp_path: Path) -> None:
         {"user": system, "rights": "FullControl"},
         {"user": "prefect", "rights": "ReadAndExecute"},
     ]
+    # Administrators and SYSTEM before the venv is built; the account once its service exists.
+    assert pool["_prefect_worker_win_dir_acl_owners"] == pool["_prefect_worker_win_dir_acl"][:2]
+    assert pool["_prefect_worker_win_dir_acl_account"] == pool["_prefect_worker_win_dir_acl"][2:]
     assert pool["_prefect_worker_win_state_key"] == "HKLM:\\SOFTWARE\\zoe-prefect\\worker"
+    (local_system,) = render(tmp_path, {"prefect_worker_windows_service_account": "LocalSystem"})
+    assert local_system["_prefect_worker_win_dir_acl_account"] == []
 
 
 def test_passwords_generated_given_and_their_fingerprint(tmp_path: Path) -> None:

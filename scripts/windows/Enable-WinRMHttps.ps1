@@ -20,16 +20,25 @@
   Running it again changes nothing that is already in place.
 
 .PARAMETER DnsName
-  The name Ansible uses for the host (must match the certificate). Default: the FQDN.
+  The name Ansible uses for the host (must match the certificate). Default: the FQDN. On a
+  workgroup host (no domain) that is the short computer name: give the name the controller
+  connects to instead (the inventory's host name).
 .PARAMETER AllowFrom
   Remote addresses allowed to reach 5986 (e.g. the controller's address). Default: Any.
+.PARAMETER AllowLocalAdministrators
+  Let local accounts of the Administrators group other than the built-in Administrator use
+  their administrator rights over WinRM with NTLM (LocalAccountTokenFilterPolicy = 1). Without
+  it, Windows filters such an account's token for remote logons (UAC remote restrictions) and
+  Ansible is denied. Not needed for the built-in Administrator or domain accounts; it widens
+  what a stolen local administrator password allows over the network.
 #>
 [CmdletBinding()]
 param(
     [string] $DnsName = ([System.Net.Dns]::GetHostEntry($env:COMPUTERNAME).HostName),
     [string] $CertificateThumbprint,
     [string] $ExportPath = (Join-Path $env:USERPROFILE "winrm-$($env:COMPUTERNAME).cer"),
-    [string[]] $AllowFrom = @('Any')
+    [string[]] $AllowFrom = @('Any'),
+    [switch] $AllowLocalAdministrators
 )
 $ErrorActionPreference = 'Stop'
 
@@ -65,6 +74,15 @@ if ($listener) {
     New-Item -Path WSMan:\localhost\Listener -Transport HTTPS -Address * `
         -CertificateThumbPrint $CertificateThumbprint -HostName $DnsName -Force | Out-Null
     Write-Host "Created the WinRM HTTPS listener on port 5986"
+}
+
+if ($AllowLocalAdministrators) {
+    $policy = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System'
+    $current = (Get-ItemProperty -Path $policy -Name LocalAccountTokenFilterPolicy -ErrorAction SilentlyContinue).LocalAccountTokenFilterPolicy
+    if ($current -ne 1) {
+        New-ItemProperty -Path $policy -Name LocalAccountTokenFilterPolicy -Value 1 -PropertyType DWord -Force | Out-Null
+        Write-Host "Local administrators keep their rights over WinRM (LocalAccountTokenFilterPolicy = 1)"
+    }
 }
 
 # Only encrypted, non-Basic authentication (NTLM/Negotiate/Kerberos).
