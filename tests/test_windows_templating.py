@@ -41,6 +41,7 @@ SHOWN = [
     "_prefect_worker_win_password",
     "_prefect_worker_win_fingerprint",
     "_prefect_worker_win_state_key",
+    "_prefect_worker_nssm_version",
 ]
 # What the prefect role's packages.yml sets before the Windows tasks use it.
 PACKAGES_FACTS = {
@@ -314,3 +315,21 @@ def test_passwords_generated_given_and_their_fingerprint(tmp_path: Path) -> None
     assert all(len(p) == 64 and "Rotated" not in p for p in prints)
     # A gMSA has no password to generate.
     assert gmsa["_prefect_worker_win_password"] == ""
+
+
+@pytest.mark.parametrize(
+    ("output", "version"),
+    [
+        (
+            "NSSM: The non-sucking service manager\r\nVersion 2.24-101-g897c7ad 64-bit, 2017-04-26",
+            "2.24.101",
+        ),
+        ("NSSM: The non-sucking service manager\r\nVersion 2.24 64-bit, 2014-08-31", "2.24.0"),
+        ("'nssm.exe' is not recognized", ""),
+    ],
+)
+def test_nssm_version_read_from_its_output(tmp_path: Path, output: str, version: str) -> None:
+    """2.24 leaves services paused on recent Windows: the role refuses it, reading the version
+    from `nssm version` (no version in the output: nothing to refuse)."""
+    (pool,) = render(tmp_path, {"__prefect_worker_nssm_version": {"stdout": output, "stderr": ""}})
+    assert pool["_prefect_worker_nssm_version"] == version
