@@ -132,7 +132,8 @@ BAD_INPUTS = [
     (
         "malformed-database-url",
         inventory(host(), prefect_server_database_url="postgres://prefect:s3cret@db.example/"),
-        "prefect_server_database_url is malformed",
+        # ...and the password in it is masked.
+        'prefect_server_database_url is malformed: "postgres://prefect:***@db.example/"',
     ),
     (
         "wrong-type-for-a-role-variable",
