@@ -73,3 +73,26 @@ def test_preflight_entry_points_check_the_same_variables(role: str) -> None:
     """The preflight play includes tasks_from: preflight.yml; Ansible validates that entry."""
     specs = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
     assert specs.get("preflight") == specs["main"]
+
+
+def included_entry_points() -> set[tuple[str, str, str]]:
+    """(including role, included role, tasks_from) for every include_role across roles."""
+    found = set()
+    for path in ROOT.glob("roles/*/tasks/*.yml"):
+        for task in load(path) if isinstance(load(path), list) else []:
+            include = task.get("ansible.builtin.include_role") or {}
+            if include.get("tasks_from"):
+                found.add((path.parts[-3], include["name"], include["tasks_from"]))
+    return found
+
+
+def test_shared_task_files_declare_their_inputs() -> None:
+    """A task file one role includes from another has an argument_specs entry point of that
+    name (include_role validates its inputs against it), like prometheus-community's _common."""
+    shared = {(role, entry) for owner, role, entry in included_entry_points() if owner != role}
+    assert ("prefect", "venv") in shared
+    for role, entry in sorted(shared):
+        specs = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
+        assert entry in specs, f"roles/{role}: no argument_specs entry point {entry!r}"
+        for name, spec in specs[entry].get("options", {}).items():
+            assert spec.get("description"), f"{role}:{entry}: {name} has no description"
