@@ -206,6 +206,11 @@ BAD_INPUTS = [
         "prefect_server_zombie_timeout is 30; give 0 (off) or at least 60 seconds",
     ),
     (
+        "event-retention-zero",
+        inventory(host(), prefect_server_event_retention_days=0),
+        "prefect_server_event_retention_days is 0; give 0 (keep",
+    ),
+    (
         "worker-pools-repeated",
         inventory(host(), worker(), prefect_worker_pools=["linux", "linux"]),
         'prefect_worker_pools of zp-test-worker is ["linux", "linux"]: give a non-empty list',
