@@ -206,9 +206,14 @@ BAD_INPUTS = [
         "prefect_server_zombie_timeout is 30; give 0 (off) or at least 60 seconds",
     ),
     (
-        "event-retention-zero",
-        inventory(host(), prefect_server_event_retention_days=0),
-        "prefect_server_event_retention_days is 0; give 0 (keep",
+        "backup-schedule-not-a-calendar",
+        inventory(host(), postgresql_backup_schedule="every night"),
+        'postgresql_backup_schedule "every night" is not a systemd calendar expression',
+    ),
+    (
+        "flow-run-retention-zero",
+        inventory(host(), prefect_server_flow_run_retention_days=0),
+        "prefect_server_flow_run_retention_days is 0 and prefect_server_event_retention_days is 7;",
     ),
     (
         "worker-pools-repeated",

@@ -241,6 +241,34 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
     }
 
 
+def test_a_scheduled_dump_is_restored_in_place() -> None:
+    """The backup timer's service (started by hand) dumps the database on the control host; a
+    deployment deleted after that dump is back (same id) once restore.yml restored the newest
+    scheduled dump, which stays where it was."""
+    folder = "/var/backups/zoe-prefect"
+    timer = docker("exec", "zp-lab-control", "systemctl", "is-enabled", "prefect-db-backup.timer")
+    assert timer == "enabled"
+    docker("exec", "zp-lab-control", "systemctl", "start", "prefect-db-backup.service")
+    listed = docker("exec", "zp-lab-control", "ls", folder).split()
+    assert len(listed) == 1 and re.fullmatch(r"prefect-\d{8}T\d{6}Z\.pgc", listed[0]), listed
+    assert docker("exec", "zp-lab-control", "stat", "-c", "%a %U", f"{folder}/{listed[0]}") == (
+        "600 postgres"
+    )
+    deployments = {d["id"]: d["name"] for d in api("POST", "/deployments/filter", {})}
+    victim = next(iter(deployments))
+    api("DELETE", f"/deployments/{victim}")
+    assert victim not in {d["id"] for d in api("POST", "/deployments/filter", {})}
+    start = time.monotonic()
+    restore = run_playbook(
+        "playbooks/restore.yml", "inventory/lab", "-e", "restore_scheduled=latest"
+    )
+    assert restore.returncode == 0, failures(restore.stdout + restore.stderr)
+    figure(f"restore of the newest scheduled dump in place: {time.monotonic() - start:.0f} s")
+    restored = {d["id"]: d["name"] for d in api("POST", "/deployments/filter", {})}
+    assert restored == deployments
+    assert docker("exec", "zp-lab-control", "ls", folder).split() == listed
+
+
 def test_backup_and_restore_onto_a_fresh_control_host() -> None:
     # Read before the dump, so that everything listed is in it (the scheduler keeps adding runs).
     deployments = {d["id"]: d["name"] for d in api("POST", "/deployments/filter", {})}
