@@ -324,3 +324,6 @@ def test_good_input_passes_preflight(hosts: None, tmp_path: Path) -> None:
     result = run_playbook("playbooks/preflight.yml", write_inventory(tmp_path, inventory(host())))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "changed=0" in result.stdout
+    # TLS off, the API on 0.0.0.0: said, naming the risk, but not refused.
+    assert "WARNING: prefect_api_tls is off and the API listens on 0.0.0.0" in result.stdout
+    assert "in clear text" in result.stdout
