@@ -29,9 +29,9 @@ SHOWN = [
     "prefect_worker_pools",
     "_prefect_worker_win_dirs",
     "_prefect_worker_win_packages_target",
-    "_prefect_worker_win_unpack_argvs",
-    "_prefect_worker_win_venv_argv",
-    "_prefect_worker_win_install_argv",
+    "_prefect_win_unpack_argvs",
+    "_prefect_win_venv_argv",
+    "_prefect_win_install_argv",
     "_prefect_worker_win_nssm_values",
     "_prefect_worker_win_service_key",
     "_prefect_worker_win_key_acl",
@@ -42,7 +42,17 @@ SHOWN = [
     "_prefect_worker_win_fingerprint",
     "_prefect_worker_win_state_key",
     "_prefect_worker_nssm_version",
+    "_prefect_worker_win_venv",
+    "_prefect_win_venv_dir",
 ]
+# What install-Windows.yml hands the prefect role's venv-Windows entry point.
+VENV_INPUTS = next(
+    task["vars"]
+    for task in yaml.safe_load(
+        (ROOT / "roles" / "prefect_worker" / "tasks" / "install-Windows.yml").read_text()
+    )
+    if task.get("ansible.builtin.include_role", {}).get("tasks_from") == "venv-Windows"
+)
 # What the prefect role's packages.yml sets before the Windows tasks use it.
 PACKAGES_FACTS = {
     "__prefect_venv_key": "0123456789ab",
@@ -83,6 +93,7 @@ def render(tmp_path: Path, settings: dict | None = None) -> list[dict]:
                     "loop_control": {"index_var": "index"},
                     "vars": {"ansible_facts": {"env": {"SystemRoot": "C:\\Windows"}}}
                     | PACKAGES_FACTS
+                    | VENV_INPUTS
                     | (settings or {}),
                 }
             ],
@@ -188,16 +199,18 @@ def test_wheelhouse_install_steps(tmp_path: Path) -> None:
     assert pool["_prefect_worker_win_packages_target"] == "windows-cp312"
     base = "C:\\ProgramData\\Prefect"
     uv = f"{base}\\wheelhouse\\uv\\uv-0.13.9.data\\scripts\\uv.exe"
-    assert pool["_prefect_worker_win_unpack_argvs"] == [
+    assert pool["_prefect_win_unpack_argvs"] == [
         ["tar.exe", "-x", "-f", f"{base}\\wheelhouse.tar", "-C", f"{base}\\wheelhouse"],
         ["tar.exe", "-x", "-f", f"{base}\\wheelhouse\\uv-0.13.9-py3-none-win_amd64.whl",
          "-C", f"{base}\\wheelhouse\\uv"],
     ]  # fmt: skip
     venv = f"{base}\\venv-3.9.1-0123456789ab"
-    assert pool["_prefect_worker_win_venv_argv"] == [
+    # The services run the venv the prefect role builds.
+    assert pool["_prefect_worker_win_venv"] == pool["_prefect_win_venv_dir"] == venv
+    assert pool["_prefect_win_venv_argv"] == [
         uv, "venv", "--quiet", "--python", "C:\\Python312\\python.exe", venv,
     ]  # fmt: skip
-    assert pool["_prefect_worker_win_install_argv"] == [
+    assert pool["_prefect_win_install_argv"] == [
         uv, "pip", "install", "--quiet", "--python", f"{venv}\\Scripts\\python.exe",
         "--offline", "--no-index", "--find-links", f"{base}\\wheelhouse", "--require-hashes",
         "--compile-bytecode", "--no-cache",
@@ -218,10 +231,10 @@ def test_index_install_steps_and_python_kind(tmp_path: Path) -> None:
     )
     assert pool["_prefect_worker_win_packages_target"] == "windows-cp313"
     venv = "C:\\ProgramData\\Prefect\\venv-3.9.1-0123456789ab"
-    assert pool["_prefect_worker_win_venv_argv"] == [
+    assert pool["_prefect_win_venv_argv"] == [
         "C:\\Python312\\python.exe", "-m", "venv", venv,
     ]  # fmt: skip
-    assert pool["_prefect_worker_win_install_argv"] == [
+    assert pool["_prefect_win_install_argv"] == [
         f"{venv}\\Scripts\\python.exe", "-m", "pip", "install", "--disable-pip-version-check",
         "prefect-shell==0.3.7", "prefect==3.9.1", "uv==0.13.9",
         "--index-url", "https://pypi.example/simple",
