@@ -281,7 +281,7 @@ def test_backup_and_restore_onto_a_fresh_control_host() -> None:
     assert oct(dump.stat().st_mode & 0o777) == "0o600" and dump.stat().st_size > 0
     figure(f"backup: {time.monotonic() - start:.0f} s, {dump.stat().st_size // 1024} KiB")
     # On the control host the dump was written into a folder only postgres can enter.
-    folder = "/var/lib/postgresql/zoe-prefect-backup"
+    folder = "/var/lib/postgresql/zoe-prefect-transfer"
     assert docker("exec", "zp-lab-control", "stat", "-c", "%a %U", folder).strip() == "700 postgres"
     assert docker("exec", "zp-lab-control", "ls", "-A", folder).strip() == ""
 
@@ -293,6 +293,8 @@ def test_backup_and_restore_onto_a_fresh_control_host() -> None:
     restore = run_playbook("playbooks/restore.yml", "inventory/lab", "-e", f"restore_file={dump}")
     assert restore.returncode == 0, restore.stdout[-3000:]
     figure(f"fresh control host + restore: {time.monotonic() - start:.0f} s")
+    # The copy restored from is gone from the control host again.
+    assert docker("exec", "zp-lab-control", "ls", "-A", folder).strip() == ""
 
     restored = {d["id"]: d["name"] for d in api("POST", "/deployments/filter", {})}
     assert restored == deployments
