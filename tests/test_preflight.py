@@ -271,6 +271,17 @@ BAD_INPUTS = [
         'prefect_deploy_manifest is "../elsewhere/prefect.yaml"; give the path of a YAML file',
     ),
     (
+        "decommission-a-control-host",
+        inventory(host(), host(), prefect_worker_state="absent"),
+        f"{SYSTEMD_HOST}: prefect_worker_drain_timeout must be at least 1 (it is 3600), and a host"
+        " of prefect_control cannot be decommissioned as a worker",
+    ),
+    (
+        "drain-timeout-zero",
+        inventory(host(), worker(), prefect_worker_drain_timeout=0),
+        "zp-test-worker: prefect_worker_drain_timeout must be at least 1 (it is 0)",
+    ),
+    (
         "pool-name-with-spaces",
         inventory(host(), prefect_server_work_pools=["linux", "gpu pool"]),
         'rename "gpu pool"',
