@@ -271,12 +271,6 @@ BAD_INPUTS = [
         'prefect_deploy_manifest is "../elsewhere/prefect.yaml"; give the path of a YAML file',
     ),
     (
-        "decommission-a-control-host",
-        inventory(host(), host(), prefect_worker_state="absent"),
-        f"{SYSTEMD_HOST}: prefect_worker_drain_timeout must be at least 1 (it is 3600), and a host"
-        " of prefect_control cannot be decommissioned as a worker",
-    ),
-    (
         "drain-timeout-zero",
         inventory(host(), worker(), prefect_worker_drain_timeout=0),
         "zp-test-worker: prefect_worker_drain_timeout must be at least 1 (it is 0)",
