@@ -18,7 +18,35 @@ cd "$here"
 network=zp-lab
 control=zp-lab-control
 credentials=$here/inventory/lab/.credentials
+vault_pass=$credentials/vault_pass
+vault_file=$here/inventory/lab/group_vars/all/vault.yml
 ui_port=4200
+
+# 32 letters and digits.
+generate_secret() {
+  "$VENV/bin/python" -c 'import secrets, string
+chars = string.ascii_letters + string.digits
+print("".join(secrets.choice(chars) for _ in range(32)))'
+}
+
+# The lab's vault, made once: a generated vault password (0600), and the API and database
+# passwords encrypted with it in group_vars/all/vault.yml. A lab made before the vault keeps
+# the passwords it had (the files the roles generated), so nothing on its hosts changes.
+ensure_vault() {
+  install -d -m 0700 "$credentials"
+  if [ ! -s "$vault_pass" ]; then
+    (umask 077; generate_secret >"$vault_pass")
+  fi
+  if [ ! -f "$vault_file" ]; then
+    local api db
+    api=$(cat "$credentials/api_auth_password" 2>/dev/null || generate_secret)
+    db=$(cat "$credentials/database_password" 2>/dev/null || generate_secret)
+    printf 'vault_prefect_api_auth_password: %s\nvault_prefect_database_password: %s\n' "$api" "$db" |
+      (umask 077; "$VENV/bin/ansible-vault" encrypt --vault-password-file "$vault_pass" \
+        --output "$vault_file" -)
+    log "the lab's API and database passwords: $vault_file (ansible-vault, password in $vault_pass)"
+  fi
+}
 
 cmd_up() {
   local workers=${LAB_LINUX_WORKERS:-2} name i
@@ -40,15 +68,17 @@ cmd_up() {
   wait_for_systemd "$control"
   for i in $(seq 1 "$workers"); do wait_for_systemd "zp-lab-worker-$i"; done
 
+  ensure_vault
   local start=$SECONDS bundle
   bundle=$CACHE_DIR/lab-repo.bundle
   mkdir -p "$CACHE_DIR"
   git bundle create --quiet "$bundle" HEAD
   log "serving this checkout's HEAD ($(git rev-parse --short HEAD)) as http://$control/git/zoe-prefect.git (token: $credentials/git_token), branch main"
-  "$VENV/bin/ansible-playbook" -i inventory/lab lab/git_server.yml -e "lab_git_bundle=$bundle"
+  "$VENV/bin/ansible-playbook" -i inventory/lab --vault-password-file "$vault_pass" lab/git_server.yml \
+    -e "lab_git_bundle=$bundle"
   log "converging: ansible-playbook site.yml -i inventory/lab"
   # shellcheck disable=SC2086
-  "$VENV/bin/ansible-playbook" -i inventory/lab site.yml ${ANSIBLE_ARGS:-}
+  "$VENV/bin/ansible-playbook" -i inventory/lab --vault-password-file "$vault_pass" site.yml ${ANSIBLE_ARGS:-}
   log "converged in $(( SECONDS - start )) s"
   if [ "${LAB_SMOKE:-1}" = 1 ]; then
     log "smoke test: a run of hello/hello"
@@ -102,6 +132,8 @@ cmd_env() {
   while IFS='=' read -r name value; do
     case "$name" in PREFECT_*) printf 'export %s=%q\n' "$name" "$value" ;; esac
   done <"$credentials/client.env"
+  # For ansible-playbook runs against the lab (its vault).
+  printf 'export ANSIBLE_VAULT_PASSWORD_FILE=%q\n' "$vault_pass"
 }
 
 case "${1:-}" in

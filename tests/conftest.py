@@ -13,8 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(os.environ.get("VENV", ROOT / ".venv")).resolve() / "bin"
 
 
+LAB_VAULT_PASS = ROOT / "inventory" / "lab" / ".credentials" / "vault_pass"
+
+
 def ansible_env(**extra: str) -> dict[str, str]:
-    """Environment for ansible-playbook runs: the project's config, plain output."""
+    """Environment for ansible-playbook runs: the project's config, plain output, and the lab's
+    vault password once the lab has one (scripts/lab.sh makes it)."""
     env = dict(os.environ)
     env.update(
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
@@ -22,6 +26,8 @@ def ansible_env(**extra: str) -> dict[str, str]:
         ANSIBLE_FORCE_COLOR="0",
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
     )
+    if LAB_VAULT_PASS.is_file():
+        env["ANSIBLE_VAULT_PASSWORD_FILE"] = str(LAB_VAULT_PASS)
     env.update(extra)
     return env
 

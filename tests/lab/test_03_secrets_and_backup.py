@@ -12,10 +12,11 @@ from pathlib import Path
 
 import yaml
 
-from conftest import ROOT, run_playbook
+from conftest import ROOT, VENV_BIN, ansible_env, run_playbook
 from lab.helpers import (
     MARKS,
     api,
+    auth,
     docker,
     failures,
     figure,
@@ -28,6 +29,7 @@ from lab.helpers import (
 )
 
 CREDENTIALS = ROOT / "inventory" / "lab" / ".credentials"
+VAULT = ROOT / "inventory" / "lab" / "group_vars" / "all" / "vault.yml"
 PRIVATE_URL = "http://zp-lab-control/git/zoe-prefect.git"
 WORKERS = ["zp-lab-worker-1", "zp-lab-worker-2", "zp-lab-worker-3"]
 
@@ -40,6 +42,41 @@ def git_header() -> str:
     """The Authorization header the lab's token makes (user x-access-token)."""
     credentials = base64.b64encode(f"x-access-token:{git_token()}".encode()).decode()
     return f"Authorization: Basic {credentials}"
+
+
+def vault_secrets() -> dict[str, str]:
+    """The passwords the lab keeps in its ansible-vault file, decrypted."""
+    shown = subprocess.run(
+        [str(VENV_BIN / "ansible-vault"), "view", str(VAULT)],
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return yaml.safe_load(shown)
+
+
+def test_the_lab_keeps_its_passwords_in_a_vault() -> None:
+    """The API and database passwords come from the lab's vault file, encrypted, and a wrong
+    vault password stops site.yml before any host changes, with Ansible's message."""
+    assert VAULT.read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
+    secrets = vault_secrets()
+    assert set(secrets) == {"vault_prefect_api_auth_password", "vault_prefect_database_password"}
+    assert all(value not in VAULT.read_text() for value in secrets.values())
+    # The server runs with them: the API takes the vault's password.
+    assert auth()[1] == secrets["vault_prefect_api_auth_password"]
+    assert oct((CREDENTIALS / "vault_pass").stat().st_mode & 0o777) == "0o600"
+
+    wrong = CREDENTIALS.parent / ".wrong-vault-pass"
+    wrong.write_text("not the password\n")
+    try:
+        result = run_playbook("site.yml", "inventory/lab", ANSIBLE_VAULT_PASSWORD_FILE=str(wrong))
+    finally:
+        wrong.unlink()
+    out = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert "Decryption failed" in out, out[-2000:]
+    assert "changed: [" not in out and "ok: [" not in out, out[-2000:]
 
 
 def test_the_flows_token_stays_out_of_command_lines_and_clones() -> None:
@@ -174,10 +211,11 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
         assert shown, failures(out)
         updated = shown[-1].split(", ")
         assert "create-windows-file/create-windows-file" in updated, shown[-1]
-        secrets = {
-            name: (CREDENTIALS / name).read_text().strip()
-            for name in ("api_auth_password", "database_password", "git_token")
-        } | {"git header": git_header().split()[-1]}
+        secrets = vault_secrets() | {
+            "vault password": (CREDENTIALS / "vault_pass").read_text().strip(),
+            "git token": git_token(),
+            "git header": git_header().split()[-1],
+        }
         leaked = [name for name, value in secrets.items() if value in out]
         assert leaked == [], f"in the -vvv output: {leaked}"
         # The token is in the Secret block, not in any deployment.
