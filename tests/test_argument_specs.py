@@ -75,22 +75,37 @@ def test_preflight_entry_points_check_the_same_variables(role: str) -> None:
     assert specs.get("preflight") == specs["main"]
 
 
+def include_roles(task: dict) -> list[tuple[str, str]]:
+    """(included role, tasks_from) of an include_role task; a templated tasks_from stands for
+    each item of the task's loop."""
+    include = task.get("ansible.builtin.include_role") or {}
+    entry = include.get("tasks_from")
+    if not entry:
+        return []
+    entries = task.get("loop", []) if "{{" in entry else [entry]
+    return [(include["name"], e) for e in entries]
+
+
 def included_entry_points() -> set[tuple[str, str, str]]:
-    """(including role, included role, tasks_from) for every include_role across roles."""
+    """(including role or "playbooks", included role, tasks_from) for every include_role of
+    the roles and of the playbooks."""
     found = set()
     for path in ROOT.glob("roles/*/tasks/*.yml"):
         for task in load(path) if isinstance(load(path), list) else []:
-            include = task.get("ansible.builtin.include_role") or {}
-            if include.get("tasks_from"):
-                found.add((path.parts[-3], include["name"], include["tasks_from"]))
+            found |= {(path.parts[-3], *pair) for pair in include_roles(task)}
+    for path in ROOT.glob("playbooks/*.yml"):
+        for play in load(path):
+            for task in play.get("tasks", []):
+                found |= {("playbooks", *pair) for pair in include_roles(task)}
     return found
 
 
 def test_shared_task_files_declare_their_inputs() -> None:
-    """A task file one role includes from another has an argument_specs entry point of that
-    name (include_role validates its inputs against it), like prometheus-community's _common."""
+    """A task file one role or a playbook includes from a role has an argument_specs entry
+    point of that name (include_role validates its inputs against it), like
+    prometheus-community's _common."""
     shared = {(role, entry) for owner, role, entry in included_entry_points() if owner != role}
-    assert ("prefect", "venv") in shared
+    assert {("prefect", "venv"), ("prefect_server", "service"), ("postgresql", "dump")} <= shared
     for role, entry in sorted(shared):
         specs = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
         assert entry in specs, f"roles/{role}: no argument_specs entry point {entry!r}"
