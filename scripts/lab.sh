@@ -21,6 +21,7 @@ credentials=$here/inventory/lab/.credentials
 vault_pass=$credentials/vault_pass
 vault_file=$here/inventory/lab/group_vars/all/vault.yml
 ui_port=4200
+prometheus_port=9090
 
 # 32 letters and digits.
 generate_secret() {
@@ -54,7 +55,8 @@ cmd_up() {
   ensure_docker
   build_image
   docker network inspect "$network" >/dev/null 2>&1 || docker network create "$network" >/dev/null
-  start_host "$control" prefect_control -p "127.0.0.1:${ui_port}:4200"
+  start_host "$control" prefect_control -p "127.0.0.1:${ui_port}:4200" \
+    -p "127.0.0.1:${prometheus_port}:9090"
   for i in $(seq 1 "$workers"); do
     start_host "zp-lab-worker-$i" linux_workers
   done
@@ -89,6 +91,7 @@ cmd_up() {
 The lab is up: $control and $workers Linux worker(s) on the Docker network $network.
   Prefect UI and API:  http://127.0.0.1:${ui_port}  (API: http://127.0.0.1:${ui_port}/api)
   Login:               the user and password after PREFECT_API_AUTH_STRING= in ${credentials}/client.env
+  Prometheus:          http://127.0.0.1:${prometheus_port}  (alerts: http://127.0.0.1:${prometheus_port}/alerts)
   CLI from here:       eval "\$(make -s lab-env)" && .venv/bin/prefect work-pool ls
   Flows repository:    http://$control/git/zoe-prefect.git, private: user x-access-token, token in
                        ${credentials}/git_token (this checkout's HEAD; commit, then make lab)
