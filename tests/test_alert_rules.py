@@ -26,6 +26,10 @@ def promtool() -> str:
     return done.stdout.strip()
 
 
+def promtool_run(promtool: str, *args: object, cwd: Path | None = None):
+    return subprocess.run([promtool, *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
 def render(overrides: dict | None = None) -> str:
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
@@ -43,12 +47,7 @@ def rules_dir(tmp_path: Path) -> Path:
 
 
 def test_the_rules_are_valid(promtool: str, rules_dir: Path) -> None:
-    done = subprocess.run(
-        [promtool, "check", "rules", rules_dir / "zoe-prefect.yml"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = promtool_run(promtool, "check", "rules", rules_dir / "zoe-prefect.yml")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS: 10 rules found" in done.stdout
 
@@ -61,13 +60,7 @@ def test_every_rule_fires_and_stays_quiet_where_it_should(promtool: str, rules_d
         mine = [check for check in checks if check["alertname"] == rule["alert"]]
         assert any(check["exp_alerts"] for check in mine), f"{rule['alert']} never fires"
         assert any(not check["exp_alerts"] for check in mine), f"{rule['alert']} never quiet"
-    done = subprocess.run(
-        [promtool, "test", "rules", TESTS.name],
-        cwd=rules_dir,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = promtool_run(promtool, "test", "rules", TESTS.name, cwd=rules_dir)
     assert done.returncode == 0, done.stdout + done.stderr
     print(f"promtool: {len(rules)} rules, {len(cases)} test groups, {len(checks)} checks")
 
@@ -76,13 +69,7 @@ def test_a_changed_threshold_changes_what_fires(promtool: str, rules_dir: Path) 
     # The linux pool's 3 failed or crashed runs of 9 are under a ratio of 0.4: the test that
     # expects the alert now fails, so the threshold really reaches the rule.
     (rules_dir / "zoe-prefect.yml").write_text(render({"prefect_monitoring_failure_ratio": 0.4}))
-    done = subprocess.run(
-        [promtool, "test", "rules", TESTS.name],
-        cwd=rules_dir,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = promtool_run(promtool, "test", "rules", TESTS.name, cwd=rules_dir)
     assert done.returncode != 0
     failed = re.findall(r"alertname: (\w+), time", done.stdout + done.stderr)
     assert failed == ["PrefectFlowRunFailureRatioHigh"], done.stdout
