@@ -306,6 +306,16 @@ def test_a_scheduled_dump_is_restored_in_place() -> None:
     assert restored == deployments
     assert docker("exec", "zp-lab-control", "ls", folder).split() == listed
 
+    # backup.yml copies a scheduled dump to the controller, named like its own backups.
+    copy = run_playbook("playbooks/backup.yml", "inventory/lab", "-e", "backup_scheduled=latest")
+    assert copy.returncode == 0, failures(copy.stdout + copy.stderr)
+    fetched = (
+        ROOT / "inventory/lab/.backups" / listed[0].replace("prefect-", "prefect-zp-lab-control-")
+    )
+    assert fetched.stat().st_mode & 0o777 == 0o600
+    size = docker("exec", "zp-lab-control", "stat", "-c", "%s", f"{folder}/{listed[0]}")
+    assert fetched.stat().st_size == int(size)
+
 
 def test_backup_and_restore_onto_a_fresh_control_host() -> None:
     # Read before the dump, so that everything listed is in it (the scheduler keeps adding runs).

@@ -1,0 +1,131 @@
+"""Monitoring on the running lab (prefect_monitoring: true in inventory/lab): Prometheus on the
+control host scrapes every target as up, its numbers are the fleet's, everything listens on the
+private address only, and a stopped worker makes PrefectWorkerOffline go pending."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from lab.helpers import api, docker, figure, now, online_since, wait_for
+
+PROMETHEUS = "http://127.0.0.1:9090/api/v1"
+UNIT = "prefect-worker@linux.service"
+
+
+def prometheus(path: str, **params: str) -> dict | list:
+    response = httpx.get(f"{PROMETHEUS}{path}", params=params, timeout=10)
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def query(expr: str) -> dict[str, float]:
+    """An instant query's result: each series' defining label (worker, pool, instance) ->
+    value."""
+    found = {}
+    for series in prometheus("/query", query=expr)["result"]:
+        labels = series["metric"]
+        key = labels.get("worker") or labels.get("pool") or labels.get("instance", "")
+        found[key] = float(series["value"][1])
+    return found
+
+
+def lab_hosts() -> list[str]:
+    return docker("ps", "--filter", "label=zoe-prefect.lab=1", "--format", "{{.Names}}").split()
+
+
+def test_prometheus_scrapes_every_target_up_with_the_fleets_numbers() -> None:
+    hosts = sorted(lab_hosts())
+    expected = {
+        ("prometheus", "zp-lab-control"),
+        ("prefect_exporter", "zp-lab-control"),
+        ("prefect_api", "zp-lab-control"),
+    } | {("node", host) for host in hosts}
+
+    def targets_up() -> set | None:
+        active = prometheus("/targets", state="active")["activeTargets"]
+        found = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in active}
+        return set(found) == expected and all(h == "up" for h in found.values()) and found
+
+    start = time.monotonic()
+    wait_for("every target scraped up", targets_up, timeout=90, interval=2)
+    figure(f"Prometheus: {len(expected)} targets up ({time.monotonic() - start:.0f} s to see all)")
+
+    # The exporter's numbers are the API's.
+    workers = {
+        w["name"]: w["status"] == "ONLINE"
+        for w in api("POST", "/work_pools/linux/workers/filter", {})
+    }
+    assert query("prefect_api_up") == {"zp-lab-control": 1.0}
+    assert query('prefect_worker_online{pool="linux"}') == {
+        name: float(online) for name, online in workers.items()
+    }
+    assert query('prefect_work_pool_online_workers{pool="linux"}') == {
+        "linux": float(sum(workers.values()))
+    }
+    finished = query('sum by (pool) (prefect_flow_runs_finished{state="COMPLETED"})')
+    assert finished.get("linux", 0) >= 1, finished
+    disk = query("prefect_database_filesystem_size_bytes")
+    assert disk["zp-lab-control"] > 0
+    # The API server's own metrics (/api/metrics, behind its basic auth).
+    assert query('process_start_time_seconds{job="prefect_api"} > 0').keys() == {"zp-lab-control"}
+
+    # The rules Prometheus loaded are the role's 10, healthy.
+    rules = [r for g in prometheus("/rules")["groups"] for r in g["rules"]]
+    assert len(rules) == 10
+    assert all(r["health"] == "ok" for r in rules), rules
+
+
+def test_monitoring_listens_on_the_private_address_only() -> None:
+    for host in lab_hosts():
+        listening = docker("exec", host, "ss", "-Htln")
+        ports = {"9100"} | ({"9090", "9423"} if host == "zp-lab-control" else set())
+        for port in ports:
+            lines = [line for line in listening.splitlines() if f":{port} " in line]
+            assert lines, f"{host}: nothing listens on {port}\n{listening}"
+            for line in lines:
+                local = line.split()[3]
+                assert not local.startswith(("0.0.0.0:", "*:", "[::]:", "127.")), (host, line)
+
+
+def test_a_stopped_worker_makes_its_alert_go_pending() -> None:
+    host = "zp-lab-worker-1"
+    stopped = time.monotonic()
+    docker("exec", host, "systemctl", "stop", UNIT)
+    try:
+
+        def alert_state() -> str | None:
+            for alert in prometheus("/alerts")["alerts"]:
+                labels = alert["labels"]
+                if labels["alertname"] == "PrefectWorkerOffline" and labels["worker"] == host:
+                    return alert["state"]
+            return None
+
+        state = wait_for("PrefectWorkerOffline for the stopped worker", alert_state, timeout=300)
+        figure(
+            f"worker stopped -> PrefectWorkerOffline {state}: {time.monotonic() - stopped:.0f} s"
+        )
+        others = {
+            a["labels"].get("worker")
+            for a in prometheus("/alerts")["alerts"]
+            if a["labels"]["alertname"] == "PrefectWorkerOffline"
+        }
+        assert others == {host}, others
+    finally:
+        since = now()
+        docker("exec", host, "systemctl", "start", UNIT)
+        wait_for(
+            "the worker ONLINE again", lambda: host in online_since("linux", since), timeout=120
+        )
+    wait_for(
+        "PrefectWorkerOffline gone once the worker is back",
+        lambda: (
+            not any(
+                a["labels"]["alertname"] == "PrefectWorkerOffline"
+                for a in prometheus("/alerts")["alerts"]
+            )
+        ),
+        timeout=120,
+        interval=2,
+    )
