@@ -276,6 +276,11 @@ BAD_INPUTS = [
         "zp-test-worker: prefect_worker_drain_timeout must be at least 1 (it is 0)",
     ),
     (
+        "monitoring-failure-ratio-zero",
+        inventory(host(), prefect_monitoring=True, prefect_monitoring_failure_ratio=0),
+        "prefect_monitoring: the failure ratio must be in (0, 1]",
+    ),
+    (
         "pool-name-with-spaces",
         inventory(host(), prefect_server_work_pools=["linux", "gpu pool"]),
         'rename "gpu pool"',
