@@ -55,6 +55,17 @@ def site_recap(output: str) -> dict[str, tuple[int, int, int]]:
     return {h: (int(c), int(u), int(f)) for h, c, u, f in RECAP.findall(last)}
 
 
+def changed_tasks(output: str, host: str) -> list[str]:
+    """The tasks of an ansible-playbook output that report changed on `host`."""
+    found, task = [], ""
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line.split("[", 1)[1].rsplit("]", 1)[0]
+        elif line.startswith(f"changed: [{host}]"):
+            found.append(task)
+    return found
+
+
 def docker(*args: str, check: bool = True) -> str:
     return subprocess.run(
         ["docker", *args], capture_output=True, text=True, check=check, timeout=300

@@ -9,7 +9,16 @@ import re
 import time
 
 from conftest import run_playbook
-from lab.helpers import active_since, docker, failures, figure, lab, run_deployment, site_recap
+from lab.helpers import (
+    active_since,
+    changed_tasks,
+    docker,
+    failures,
+    figure,
+    lab,
+    run_deployment,
+    site_recap,
+)
 
 
 def test_make_lab_from_nothing_ends_with_a_completed_smoke_run() -> None:
@@ -25,10 +34,14 @@ def test_make_lab_from_nothing_ends_with_a_completed_smoke_run() -> None:
 
 def test_make_lab_again_with_a_third_worker_changes_and_restarts_nothing_else() -> None:
     """The second `make lab`, with one more worker: the hosts it had already converged report
-    changed=0 (the re-run's idempotence) and none of their services restarted."""
+    changed=0 (the re-run's idempotence) and none of their services restarted. The one change
+    on the control host is Prometheus's file of node-exporter targets, which gains the new
+    host (Prometheus rereads it by itself)."""
     units = {
         ("zp-lab-control", "prefect-server.service"),
         ("zp-lab-control", "postgresql@15-main.service"),
+        ("zp-lab-control", "prometheus.service"),
+        ("zp-lab-control", "prefect-exporter.service"),
         ("zp-lab-worker-1", "prefect-worker@linux.service"),
         ("zp-lab-worker-2", "prefect-worker@linux.service"),
     }
@@ -39,7 +52,14 @@ def test_make_lab_again_with_a_third_worker_changes_and_restarts_nothing_else() 
     recap = site_recap(out)
     assert recap["zp-lab-worker-3"][0] > 0
     converged = ("zp-lab-control", "zp-lab-worker-1", "zp-lab-worker-2")
-    assert all(recap[h] == (0, 0, 0) for h in converged), recap
+    assert all(recap[h] == (0, 0, 0) for h in converged[1:]), recap
+    assert recap["zp-lab-control"] == (1, 0, 0), recap
+    assert changed_tasks(out.rsplit("PLAY [Check the inventory", 1)[-1], "zp-lab-control") == [
+        "prefect_monitoring : Write the scrape targets from the inventory"
+    ]
+    assert "zp-lab-worker-3:9100" in docker(
+        "exec", "zp-lab-control", "cat", "/etc/prometheus/zoe-prefect/targets/node.yml"
+    )
     assert {u: active_since(*u) for u in units} == before
     # The new host's worker runs (systemctl show prints the key even for a unit never started).
     assert docker("exec", "zp-lab-worker-3", "systemctl", "is-active", "prefect-worker@linux") == (
@@ -51,7 +71,7 @@ def test_make_lab_again_with_a_third_worker_changes_and_restarts_nothing_else() 
     )
     figure(
         f"second make lab, LAB_LINUX_WORKERS=3: {seconds:.0f} s, changed=0 on the "
-        f"{len(converged)} hosts it had converged"
+        f"{len(converged)} hosts it had converged but the targets file"
     )
 
 
