@@ -118,6 +118,13 @@ def test_decommission_removes_a_worker_host_and_leaves_the_others_alone() -> Non
     since = now()
     wait_for("the other workers ONLINE", lambda: set(others) <= online_since("linux", since), 60)
 
+    # Monitoring: its node exporter is gone, and Prometheus no longer scrapes it.
+    assert docker("exec", host, "dpkg-query", "-W", "prometheus-node-exporter", check=False) == ""
+    targets = docker(
+        "exec", "zp-lab-control", "cat", "/etc/prometheus/zoe-prefect/targets/node.yml"
+    )
+    assert host not in targets and all(w in targets for w in others), targets
+
     # The host leaves the inventory (the lab's inventory is its containers).
     docker("rm", "-f", host)
 
