@@ -37,6 +37,8 @@ def main_pid(container: str) -> str:
 
 
 def test_drain_waits_for_the_hosts_run_and_it_takes_no_new_one() -> None:
+    """Drain under a 30 s run: it returns once that run Completed, a run the host had claimed
+    but not started goes to another worker, and runs started meanwhile go elsewhere."""
     run_id = start_run("echo holding; sleep 30; echo done")
     running = wait_for(
         "the long run Running on a worker",
@@ -48,6 +50,13 @@ def test_drain_waits_for_the_hosts_run_and_it_takes_no_new_one() -> None:
         timeout=120,
     )
     host = running["labels"]["prefect.worker.name"]
+    # A run the host's worker had claimed (Pending) but not started when the drain killed it,
+    # as a scheduled run can be: no process carries it, so the drain puts it back to Scheduled
+    # and another worker runs it, instead of waiting for it until the timeout.
+    hello = api("GET", "/deployments/name/hello/hello")
+    claimed = {"state": {"type": "PENDING", "name": "Pending"}}
+    claimed["labels"] = {"prefect.worker.name": host}
+    orphan = api("POST", f"/deployments/{hello['id']}/create_flow_run", claimed)["id"]
     start = time.monotonic()
     drain = subprocess.Popen(
         [str(VENV_BIN / "ansible-playbook"), "-i", "inventory/lab", "playbooks/drain.yml"]
@@ -79,6 +88,9 @@ def test_drain_waits_for_the_hosts_run_and_it_takes_no_new_one() -> None:
         f"drain of {host}: returned {seconds:.0f} s after it started, under a run of "
         f"{held['total_run_time']:.0f} s that went on to Completed"
     )
+    released = wait_for("the claimed run put back and run elsewhere", lambda: ended(orphan), 300)
+    assert released["state_type"] == "COMPLETED", released["state"]
+    assert released["labels"]["prefect.worker.name"] != host
     done = [wait_for("a run started meanwhile ended", lambda r=r: ended(r), 300) for r in others]
     assert all(d["state_type"] == "COMPLETED" for d in done), [d["state"] for d in done]
     assert host not in {d["labels"]["prefect.worker.name"] for d in done}

@@ -71,10 +71,12 @@ def test_prometheus_scrapes_every_target_up_with_the_fleets_numbers() -> None:
     # The API server's own metrics (/api/metrics, behind its basic auth).
     assert query('python_info{job="prefect_api"}') == {"zp-lab-control": 1.0}
 
-    # The rules Prometheus loaded are the role's 10, healthy.
+    # The rules Prometheus loaded are the role's 11, healthy, and none is pending or firing
+    # on the healthy fleet (the server's windows pool, which no lab host serves, included).
     rules = [r for g in prometheus("/rules")["groups"] for r in g["rules"]]
-    assert len(rules) == 10
-    assert all(r["health"] == "ok" for r in rules), rules
+    assert len(rules) == 11
+    assert all(r["health"] == "ok" and r["lastEvaluation"] != "0001-01-01T00:00:00Z" for r in rules)
+    assert prometheus("/alerts")["alerts"] == []
 
 
 def test_monitoring_listens_on_the_private_address_only() -> None:

@@ -124,7 +124,10 @@ class FleetCollector(Collector):
         if args.tls_endpoint:
             yield from self.tls(api)
         if args.database_path:
-            yield from self.disk()
+            try:
+                yield from self.disk()
+            except OSError:
+                api.errors += 1
         errors = GaugeMetricFamily(
             "prefect_exporter_scrape_errors", "API calls that failed in this scrape."
         )
