@@ -58,9 +58,16 @@ def test_prometheus_scrapes_every_target_up_with_the_fleets_numbers() -> None:
         for w in api("POST", "/work_pools/linux/workers/filter", {})
     }
     assert query("prefect_api_up") == {"zp-lab-control": 1.0}
-    assert query('prefect_worker_online{pool="linux"}') == {
-        name: float(online) for name, online in workers.items()
-    }
+    # Up to a scrape interval behind the API (a worker record deleted just before, say).
+    wait_for(
+        "the exporter's workers as the API lists them",
+        lambda: (
+            query('prefect_worker_online{pool="linux"}')
+            == {name: float(online) for name, online in workers.items()}
+        ),
+        timeout=60,
+        interval=3,
+    )
     assert query('prefect_work_pool_online_workers{pool="linux"}') == {
         "linux": float(sum(workers.values()))
     }
