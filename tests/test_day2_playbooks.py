@@ -13,7 +13,10 @@ import yaml
 
 from conftest import run_playbook
 
-GHOST = {"ansible_connection": "community.docker.docker", "ansible_host": "zp-test-no-such-host"}
+GHOST = {
+    "ansible_connection": "community.docker.docker_api",
+    "ansible_host": "zp-test-no-such-host",
+}
 INVENTORY = {
     "all": {
         "children": {

@@ -66,7 +66,7 @@ def hosts() -> Iterator[None]:
 def host(name: str = SYSTEMD_HOST) -> dict:
     return {
         name: {
-            "ansible_connection": "community.docker.docker",
+            "ansible_connection": "community.docker.docker_api",
             "ansible_python_interpreter": "/usr/bin/python3",
         }
     }
