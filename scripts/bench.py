@@ -25,7 +25,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_ENV = ROOT / "inventory" / "lab" / ".credentials" / "client.env"
-API = "http://127.0.0.1:4200/api"
+API = "https://127.0.0.1:4200/api"
 PACKAGES = ROOT / "roles" / "prefect" / "files" / "packages.py"
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", re.M)
 rows: list[dict] = []
@@ -79,14 +79,20 @@ def task_seconds(out: str, task: str) -> float:
     return max(map(float, found)) if found else 0.0
 
 
+def client_env() -> dict[str, str]:
+    lines = CLIENT_ENV.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
 def auth() -> tuple[str, str]:
-    line = next(x for x in CLIENT_ENV.read_text().splitlines() if "API_AUTH_STRING=" in x)
-    user, _, password = line.split("=", 1)[1].partition(":")
+    user, _, password = client_env()["PREFECT_API_AUTH_STRING"].partition(":")
     return user, password
 
 
 def api(method: str, path: str, body: object = None) -> object:
-    response = httpx.request(method, API + path, json=body, auth=auth(), timeout=30)
+    # The lab's API is HTTPS, its certificate from the lab's CA (client.env names it).
+    verify = client_env()["PREFECT_API_SSL_CERT_FILE"]
+    response = httpx.request(method, API + path, json=body, auth=auth(), timeout=30, verify=verify)
     response.raise_for_status()
     return response.json() if response.content else None
 

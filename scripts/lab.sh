@@ -89,7 +89,9 @@ cmd_up() {
   cat <<MSG
 
 The lab is up: $control and $workers Linux worker(s) on the Docker network $network.
-  Prefect UI and API:  http://127.0.0.1:${ui_port}  (API: http://127.0.0.1:${ui_port}/api)
+  Prefect UI and API:  https://127.0.0.1:${ui_port}  (API: https://127.0.0.1:${ui_port}/api)
+  Its certificate's CA: ${credentials}/tls-ca.crt (for a browser: import it as a trusted CA;
+                       make lab-env exports it as PREFECT_API_SSL_CERT_FILE)
   Login:               the user and password after PREFECT_API_AUTH_STRING= in ${credentials}/client.env
   Prometheus:          http://127.0.0.1:${prometheus_port}  (alerts: http://127.0.0.1:${prometheus_port}/alerts)
   CLI from here:       eval "\$(make -s lab-env)" && .venv/bin/prefect work-pool ls

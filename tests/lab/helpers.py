@@ -16,7 +16,9 @@ import httpx
 from conftest import ROOT, ansible_env
 
 CLIENT_ENV = ROOT / "inventory" / "lab" / ".credentials" / "client.env"
-API = "http://127.0.0.1:4200/api"
+# The lab serves its API over HTTPS (prefect_api_tls), published on this machine's loopback;
+# its certificate is checked against the lab's CA, as a user's client does.
+API = "https://127.0.0.1:4200/api"
 # Moments one test records for a later one to check (tests run in file order).
 MARKS: dict[str, datetime] = {}
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -94,17 +96,30 @@ def figure(text: str) -> None:
     print(f"\n[figure] {text}", flush=True)
 
 
+def client_env() -> dict[str, str]:
+    """The settings of the client.env the prefect_server role writes on the controller."""
+    lines = CLIENT_ENV.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
 def auth() -> tuple[str, str]:
-    for line in CLIENT_ENV.read_text().splitlines():
-        if line.startswith("PREFECT_API_AUTH_STRING="):
-            user, _, password = line.split("=", 1)[1].partition(":")
-            return user, password
-    raise AssertionError("no auth string in client.env")
+    string = client_env().get("PREFECT_API_AUTH_STRING")
+    if string is None:
+        raise AssertionError("no auth string in client.env")
+    user, _, password = string.partition(":")
+    return user, password
+
+
+def ca_file() -> str:
+    """The lab's CA (the one that signed the API's certificate), as client.env names it."""
+    return client_env()["PREFECT_API_SSL_CERT_FILE"]
 
 
 def api(method: str, path: str, body: Any = None, timeout: float = 10) -> Any:
     """One call to the lab's API (published on 127.0.0.1:4200) with the auth string."""
-    response = httpx.request(method, f"{API}{path}", json=body, auth=auth(), timeout=timeout)
+    response = httpx.request(
+        method, f"{API}{path}", json=body, auth=auth(), timeout=timeout, verify=ca_file()
+    )
     response.raise_for_status()
     return response.json() if response.content else None
 

@@ -196,9 +196,12 @@ def test_postgresql_is_not_reachable_from_a_worker() -> None:
         "    print(type(exc).__name__)",
     )  # fmt: skip
     assert out == "ConnectionRefusedError"
-    # The API port answers from the same worker, so the refusal is PostgreSQL's own.
+    # The API port answers from the same worker (HTTPS, checked against the CA the worker
+    # holds), so the refusal is PostgreSQL's own.
     assert "200" in docker(
         "exec", WORKERS[1], "python3", "-c",
-        "import urllib.request\n"
-        "print(urllib.request.urlopen('http://zp-lab-control:4200/api/health').status)",
+        "import ssl, urllib.request\n"
+        "tls = ssl.create_default_context(cafile='/etc/prefect/api-ca.crt')\n"
+        "url = 'https://zp-lab-control:4200/api/health'\n"
+        "print(urllib.request.urlopen(url, context=tls).status)",
     )  # fmt: skip
