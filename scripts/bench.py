@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import ssl
 import statistics
 import subprocess
 import sys
@@ -91,7 +92,7 @@ def auth() -> tuple[str, str]:
 
 def api(method: str, path: str, body: object = None) -> object:
     # The lab's API is HTTPS, its certificate from the lab's CA (client.env names it).
-    verify = client_env()["PREFECT_API_SSL_CERT_FILE"]
+    verify = ssl.create_default_context(cafile=client_env()["PREFECT_API_SSL_CERT_FILE"])
     response = httpx.request(method, API + path, json=body, auth=auth(), timeout=30, verify=verify)
     response.raise_for_status()
     return response.json() if response.content else None

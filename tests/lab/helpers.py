@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -110,15 +111,16 @@ def auth() -> tuple[str, str]:
     return user, password
 
 
-def ca_file() -> str:
-    """The lab's CA (the one that signed the API's certificate), as client.env names it."""
-    return client_env()["PREFECT_API_SSL_CERT_FILE"]
+def tls() -> ssl.SSLContext:
+    """Trust in the lab's CA (the one that signed the API's certificate), as client.env names
+    it, and in nothing else."""
+    return ssl.create_default_context(cafile=client_env()["PREFECT_API_SSL_CERT_FILE"])
 
 
 def api(method: str, path: str, body: Any = None, timeout: float = 10) -> Any:
     """One call to the lab's API (published on 127.0.0.1:4200) with the auth string."""
     response = httpx.request(
-        method, f"{API}{path}", json=body, auth=auth(), timeout=timeout, verify=ca_file()
+        method, f"{API}{path}", json=body, auth=auth(), timeout=timeout, verify=tls()
     )
     response.raise_for_status()
     return response.json() if response.content else None

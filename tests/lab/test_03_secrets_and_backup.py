@@ -229,8 +229,13 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
         )
 
         # Modes: the controller's credentials, the hosts' settings files.
+        # Secrets and keys 0600; the TLS certificates (public: the CA is what a user gives
+        # their browser) may be 0644, inside the folder only its owner can enter.
         assert oct(CREDENTIALS.stat().st_mode & 0o777) == "0o700"
-        assert {oct(p.stat().st_mode & 0o777) for p in CREDENTIALS.iterdir()} == {"0o600"}
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in CREDENTIALS.iterdir()}
+        assert {"tls-ca.crt", "tls-ca.key", "tls-api.crt", "tls-api.key"} <= set(modes), modes
+        assert all(m == "0o600" for n, m in modes.items() if not n.endswith(".crt")), modes
+        assert all(m in {"0o600", "0o644"} for n, m in modes.items() if n.endswith(".crt")), modes
         token_files = ["/etc/prefect/flows-repo.token", "/etc/prefect/flows-repo.git-credentials"]
         modes = docker("exec", "zp-lab-control", "stat", "-c", "%n %a %U:%G", *[
             "/etc/prefect/server.env", "/etc/prefect/deploy.env", *token_files,
