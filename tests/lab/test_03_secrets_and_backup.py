@@ -45,6 +45,13 @@ def git_header() -> str:
     return f"Authorization: Basic {credentials}"
 
 
+def pem_line(path: Path) -> str:
+    """The second base64 line of a PEM file: 64 characters of its key."""
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("-----")]
+    assert len(lines) > 2 and len(lines[1]) == 64, path
+    return lines[1]
+
+
 def vault_secrets() -> dict[str, str]:
     """The passwords the lab keeps in its ansible-vault file, decrypted."""
     shown = subprocess.run(
@@ -216,6 +223,8 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
             "vault password": (CREDENTIALS / "vault_pass").read_text().strip(),
             "git token": git_token(),
             "git header": git_header().split()[-1],
+            # A line from the middle of each TLS key (any part of one printed is a leak).
+            **{name: pem_line(CREDENTIALS / name) for name in ("tls-ca.key", "tls-api.key")},
         }
         leaked = [name for name, value in secrets.items() if value in out]
         assert leaked == [], f"in the -vvv output: {leaked}"
