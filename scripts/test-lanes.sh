@@ -2,11 +2,13 @@
 # The slow half of `make test` in lanes run at once, since part of each lane's time is spent
 # waiting (systemd booting, a server starting, a zombie timeout, a schedule coming due) rather
 # than computing. Two lanes by default:
-#   lane "lab":   the lab tests (tests/lab), which drive one lab from `make lab` to a restore;
-#   lane "roles": pytest (flows, templates, preflight cases), then every molecule scenario.
-# The lab tests are the longest chain (about 36 min on 2 cores, against 33 for the scenarios
-# and 8 for pytest), so pytest goes with the scenarios: the two lanes then end within a few
-# minutes of each other.
+#   lane "lab":   the lab tests (tests/lab), which drive one lab from `make lab` to a restore,
+#                 then the scenarios of LAB_LANE_SCENARIOS (default: postgresql);
+#   lane "roles": pytest (flows, templates, preflight cases), then the other molecule scenarios.
+# Measured on 2 cores: the lab tests about 39-41 min, pytest 11-13, the scenarios 33-36 (upgrade
+# 14, prefect_worker 10, prefect_server 4-5, windows 3, postgresql 2-3), so pytest goes with
+# the scenarios and postgresql with the lab tests: the two lanes then end within a few minutes
+# of each other.
 # TEST_LANES=three splits a third lane off: "unit" runs pytest and part of the scenarios, shared
 # out by their usual duration (seconds measured on a 2-core machine, below), the longest first,
 # each to the lane with less work. On 2 cores the machine is then CPU-bound throughout, and
@@ -35,18 +37,26 @@ build_image || exit 1
 # Usual durations in seconds (molecule test -s NAME; pytest without the lab tests).
 declare -A weight=([unit]=480 [postgresql]=135 [prefect_server]=270 [prefect_worker]=505
   [default]=533 [upgrade]=500 [windows]=250)
-unit_scenarios=() roles_scenarios=()
+unit_scenarios=() roles_scenarios=() lab_scenarios=()
 unit_load=${weight[unit]} roles_load=0
 mode=${TEST_LANES:-two}
+# With two lanes, the scenarios named here run in lane lab after the lab tests (which end a few
+# minutes before lane roles otherwise).
+lab_lane=" ${LAB_LANE_SCENARIOS-postgresql} "
 for scenario in $(for s in "$@"; do echo "${weight[$s]:-300} $s"; done | sort -rn | cut -d' ' -f2); do
-  if [ "$mode" = three ] && [ "$unit_load" -le "$roles_load" ]; then
+  if [ "$mode" = two ] && [[ $lab_lane == *" $scenario "* ]]; then
+    lab_scenarios+=("$scenario")
+  elif [ "$mode" = three ] && [ "$unit_load" -le "$roles_load" ]; then
     unit_scenarios+=("$scenario") unit_load=$(( unit_load + ${weight[$scenario]:-300} ))
   else
     roles_scenarios+=("$scenario") roles_load=$(( roles_load + ${weight[$scenario]:-300} ))
   fi
 done
 
-lane_lab() { "$VENV/bin/pytest" -q -s --durations=0 tests/lab; }
+lane_lab() {
+  "$VENV/bin/pytest" -q -s --durations=0 tests/lab || return 1
+  [ $# -eq 0 ] || scripts/molecule.sh "$@"
+}
 lane_unit() {
   "$VENV/bin/pytest" -q tests --ignore=tests/lab || return 1
   [ $# -eq 0 ] || scripts/molecule.sh "$@"
@@ -68,17 +78,17 @@ run_lane() {
 }
 
 if [ "$mode" = three ]; then lanes=(lab unit roles); else lanes=(lab roles); fi
-log "lanes: ${lanes[*]}; scenarios in lane roles: ${roles_scenarios[*]}${unit_scenarios:+; in lane unit: ${unit_scenarios[*]}}"
+log "lanes: ${lanes[*]}; scenarios in lane roles: ${roles_scenarios[*]}${unit_scenarios:+; in lane unit: ${unit_scenarios[*]}}${lab_scenarios:+; in lane lab, after the lab tests: ${lab_scenarios[*]}}"
 start=$SECONDS
 if [ "$mode" = serial ]; then
-  run_lane lab
+  run_lane lab "${lab_scenarios[@]}"
   run_lane roles "${roles_scenarios[@]}"
 else
   # Each lane in a process group of its own, so that an interrupt (or CI's time limit) ends
   # every lane with everything it started.
   funcs=$(declare -f lane_lab lane_unit lane_roles run_lane)
   pids=()
-  setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane lab" &
+  setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane lab ${lab_scenarios[*]}" &
   pids+=($!)
   if [ "$mode" = three ]; then
     setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane unit ${unit_scenarios[*]}" &
