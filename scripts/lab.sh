@@ -20,6 +20,8 @@ control=zp-lab-control
 credentials=$here/inventory/lab/.credentials
 vault_pass=$credentials/vault_pass
 vault_file=$here/inventory/lab/group_vars/all/vault.yml
+ssh_key=$credentials/ssh_deploy
+known_hosts=$credentials/known_hosts
 ui_port=4200
 prometheus_port=9090
 
@@ -49,6 +51,42 @@ ensure_vault() {
   fi
 }
 
+# The key Ansible logs in with as `deploy` on every lab host, made once (0600).
+ensure_ssh_key() {
+  install -d -m 0700 "$credentials"
+  if [ ! -s "$ssh_key" ]; then
+    ssh-keygen -q -t ed25519 -N '' -C "zoe-prefect lab (deploy)" -f "$ssh_key"
+    log "the lab's SSH key for deploy: $ssh_key"
+  fi
+}
+
+# A host's first boot, as cloud-init would do it: the lab's key authorized for `deploy` (the
+# image has the account, with passwordless sudo). Prints the host's own SSH key, read over
+# `docker exec` (a channel that is already trusted), as a known_hosts line under its name.
+bootstrap_ssh() {
+  local name=$1
+  docker exec -i "$name" sh -c 'install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh &&
+    cat >/home/deploy/.ssh/authorized_keys &&
+    chown deploy:deploy /home/deploy/.ssh/authorized_keys &&
+    chmod 0600 /home/deploy/.ssh/authorized_keys' <"$ssh_key.pub"
+  # ssh.service makes the host keys at the container's first boot; this waits for it.
+  docker exec "$name" systemctl start ssh.service
+  printf '%s %s\n' "$name" "$(docker exec "$name" cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub)"
+}
+
+# The lab's known_hosts, written anew from the running hosts' own keys: Ansible checks every
+# host key against it (StrictHostKeyChecking=yes, inventory/lab/group_vars/all/main.yml), so a
+# key that changed behind the lab's back is refused, while a host the lab replaced is
+# recorded with its new key.
+write_known_hosts() {
+  local name lines=""
+  for name in $(docker ps --filter label=zoe-prefect.lab=1 --format '{{.Names}}' | sort); do
+    lines+="$(bootstrap_ssh "$name")"$'\n'
+  done
+  (umask 077; printf '%s' "$lines" >"$known_hosts.new")
+  mv "$known_hosts.new" "$known_hosts"
+}
+
 cmd_up() {
   local workers=${LAB_LINUX_WORKERS:-2} name i
   case "$workers" in ''|*[!0-9]*) echo "LAB_LINUX_WORKERS must be a number" >&2; exit 2 ;; esac
@@ -71,6 +109,8 @@ cmd_up() {
   for i in $(seq 1 "$workers"); do wait_for_systemd "zp-lab-worker-$i"; done
 
   ensure_vault
+  ensure_ssh_key
+  write_known_hosts
   local start=$SECONDS bundle
   bundle=$CACHE_DIR/lab-repo.bundle
   mkdir -p "$CACHE_DIR"
@@ -95,6 +135,8 @@ The lab is up: $control and $workers Linux worker(s) on the Docker network $netw
   Login:               the user and password after PREFECT_API_AUTH_STRING= in ${credentials}/client.env
   Prometheus:          http://127.0.0.1:${prometheus_port}  (alerts: http://127.0.0.1:${prometheus_port}/alerts)
   CLI from here:       eval "\$(make -s lab-env)" && .venv/bin/prefect work-pool ls
+  SSH:                 Ansible logs in as deploy (sudo) with ${ssh_key},
+                       host keys in ${known_hosts}
   Flows repository:    http://$control/git/zoe-prefect.git, private: user x-access-token, token in
                        ${credentials}/git_token (this checkout's HEAD; commit, then make lab)
   Remove it:           make lab-down

@@ -342,27 +342,28 @@ def test_good_input_passes_preflight(hosts: None, tmp_path: Path) -> None:
 def test_an_account_that_cannot_become_root_is_said_and_left_out(
     hosts: None, tmp_path: Path
 ) -> None:
-    """The control host reached as `deploy` without sudo rights, and a worker reached as
-    `deploy` with become off: each is failed with a message saying what the account needs,
-    nothing changes; once the account has passwordless sudo the same inventory passes."""
-    docker("exec", SYSTEMD_HOST, "useradd", "--create-home", "deploy", check=False)
-    as_deploy = {"ansible_user": "deploy"}
-    control = {SYSTEMD_HOST: host()[SYSTEMD_HOST] | as_deploy | {"ansible_become": True}}
-    worker_host = {"zp-test-worker": worker()["zp-test-worker"] | as_deploy}
+    """The control host reached as `ops`, an account without sudo rights (the image's `deploy`
+    has them), and a worker reached as `ops` with become off: each is failed with a message
+    saying what the account needs, nothing changes; once the account has passwordless sudo the
+    same inventory passes."""
+    docker("exec", SYSTEMD_HOST, "useradd", "--create-home", "ops", check=False)
+    as_ops = {"ansible_user": "ops"}
+    control = {SYSTEMD_HOST: host()[SYSTEMD_HOST] | as_ops | {"ansible_become": True}}
+    worker_host = {"zp-test-worker": worker()["zp-test-worker"] | as_ops}
     result = run_playbook("site.yml", write_inventory(tmp_path, inventory(control, worker_host)))
     out = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, out
     assert (
-        f"{SYSTEMD_HOST}: Ansible reached it as deploy, but sudo refused to make that account "
+        f"{SYSTEMD_HOST}: Ansible reached it as ops, but sudo refused to make that account "
         'root: "sudo: a password is required"'
     ) in out, out
-    assert '"deploy ALL=(ALL) NOPASSWD: ALL" in /etc/sudoers.d/deploy' in out, out
-    assert "zp-test-worker: the tasks would run as deploy, not root (ansible_become is off)" in out
+    assert '"ops ALL=(ALL) NOPASSWD: ALL" in /etc/sudoers.d/ops' in out, out
+    assert "zp-test-worker: the tasks would run as ops, not root (ansible_become is off)" in out
     assert "changed: [" not in out, out
     assert docker("exec", SYSTEMD_HOST, "test", "-e", "/opt/prefect", check=False).returncode != 0
 
-    sudoers = "/etc/sudoers.d/deploy"
-    docker("exec", SYSTEMD_HOST, "sh", "-c", f"echo 'deploy ALL=(ALL) NOPASSWD: ALL' > {sudoers}")
+    sudoers = "/etc/sudoers.d/ops"
+    docker("exec", SYSTEMD_HOST, "sh", "-c", f"echo 'ops ALL=(ALL) NOPASSWD: ALL' > {sudoers}")
     try:
         result = run_playbook(
             "playbooks/preflight.yml", write_inventory(tmp_path, inventory(control))

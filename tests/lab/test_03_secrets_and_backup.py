@@ -46,9 +46,9 @@ def git_header() -> str:
 
 
 def pem_line(path: Path) -> str:
-    """The second base64 line of a PEM file: 64 characters of its key."""
+    """The second base64 line of a PEM (or OpenSSH) key file: 64 or 70 characters of it."""
     lines = [line for line in path.read_text().splitlines() if not line.startswith("-----")]
-    assert len(lines) > 2 and len(lines[1]) == 64, path
+    assert len(lines) > 2 and len(lines[1]) >= 64, path
     return lines[1]
 
 
@@ -171,6 +171,36 @@ def test_the_flows_token_stays_out_of_command_lines_and_clones() -> None:
     )
 
 
+def test_a_host_key_that_changed_is_refused() -> None:
+    """The lab's known_hosts with worker-1's entry holding worker-2's key, as if worker-1 had
+    been swapped behind the lab's back: Ansible refuses to talk to it (host key checking stays
+    on), the other workers answer."""
+    known = CREDENTIALS / "known_hosts"
+    saved = known.read_text()
+    keys = dict(line.split(" ", 1) for line in saved.splitlines())
+    assert set(WORKERS) <= set(keys), keys
+    keys["zp-lab-worker-1"] = keys["zp-lab-worker-2"]
+    known.write_text("".join(f"{name} {key}\n" for name, key in keys.items()))
+    try:
+        result = subprocess.run(
+            [str(VENV_BIN / "ansible"), "-i", "inventory/lab", "linux_workers", "-m", "ping"],
+            cwd=ROOT,
+            # A fresh connection: an open ControlPersist master would skip the key exchange.
+            env=ansible_env(ANSIBLE_SSH_ARGS="-o ControlMaster=no -o ControlPath=none"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        known.write_text(saved)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert "zp-lab-worker-1 | UNREACHABLE!" in out, out
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in out, out
+    assert "zp-lab-worker-2 | SUCCESS" in out and "zp-lab-worker-3 | SUCCESS" in out, out
+
+
 def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
     """One -vvv site.yml with a Git token and a Windows host that does not answer: the Linux
     hosts converge all the same, and no secret is in the output or a readable file."""
@@ -224,7 +254,10 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
             "git token": git_token(),
             "git header": git_header().split()[-1],
             # A line from the middle of each TLS key (any part of one printed is a leak).
-            **{name: pem_line(CREDENTIALS / name) for name in ("tls-ca.key", "tls-api.key")},
+            **{
+                name: pem_line(CREDENTIALS / name)
+                for name in ("tls-ca.key", "tls-api.key", "ssh_deploy")
+            },
         }
         leaked = [name for name, value in secrets.items() if value in out]
         assert leaked == [], f"in the -vvv output: {leaked}"
@@ -238,13 +271,16 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
         )
 
         # Modes: the controller's credentials, the hosts' settings files.
-        # Secrets and keys 0600; the TLS certificates (public: the CA is what a user gives
-        # their browser) may be 0644, inside the folder only its owner can enter.
+        # Secrets and keys 0600; the TLS certificates and the SSH public key (public: the CA is
+        # what a user gives their browser) may be 0644, inside the folder only its owner can
+        # enter.
         assert oct(CREDENTIALS.stat().st_mode & 0o777) == "0o700"
         modes = {p.name: oct(p.stat().st_mode & 0o777) for p in CREDENTIALS.iterdir()}
-        assert {"tls-ca.crt", "tls-ca.key", "tls-api.crt", "tls-api.key"} <= set(modes), modes
-        assert all(m == "0o600" for n, m in modes.items() if not n.endswith(".crt")), modes
-        assert all(m in {"0o600", "0o644"} for n, m in modes.items() if n.endswith(".crt")), modes
+        expected = {"tls-ca.crt", "tls-ca.key", "tls-api.crt", "tls-api.key", "ssh_deploy"}
+        assert expected | {"ssh_deploy.pub", "known_hosts"} <= set(modes), modes
+        public = {n: m for n, m in modes.items() if n.endswith((".crt", ".pub"))}
+        assert all(m == "0o600" for n, m in modes.items() if n not in public), modes
+        assert all(m in {"0o600", "0o644"} for m in public.values()), modes
         token_files = ["/etc/prefect/flows-repo.token", "/etc/prefect/flows-repo.git-credentials"]
         modes = docker("exec", "zp-lab-control", "stat", "-c", "%n %a %U:%G", *[
             "/etc/prefect/server.env", "/etc/prefect/deploy.env", *token_files,
