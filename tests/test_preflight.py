@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, run_playbook
+from conftest import ROOT, VENV_BIN, run_playbook
 
 NETWORK = "zp-test-preflight"
 SYSTEMD_HOST = "zp-test-ctl"
@@ -371,3 +371,106 @@ def test_an_account_that_cannot_become_root_is_said_and_left_out(
     finally:
         docker("exec", SYSTEMD_HOST, "rm", "-f", sudoers)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_example_inventory_copied_as_the_readme_says_passes_preflight(
+    hosts: None, tmp_path: Path
+) -> None:
+    """The README's production steps, as a user types them, against a real host: copy
+    inventory/example, put in your hosts, keep the passwords in an ansible-vault file and turn
+    the two vault lines on, record the host's key; then preflight (every role's checks on the
+    example's settings) passes over SSH as deploy with sudo and changes nothing."""
+    production = tmp_path / "production"
+    shutil.copytree(ROOT / "inventory" / "example", production)
+
+    # The host: reached over SSH as deploy (passwordless sudo in the base image) with a key of
+    # the test's own; its host key recorded in the test's known_hosts.
+    key = tmp_path / "id_deploy"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    subprocess.run(
+        [
+            "docker", "exec", "-i", SYSTEMD_HOST, "sh", "-c",
+            "install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh"
+            " && cat >/home/deploy/.ssh/authorized_keys"
+            " && chown deploy:deploy /home/deploy/.ssh/authorized_keys"
+            " && systemctl start ssh.service",
+        ],
+        input=key.with_suffix(".pub").read_text(),
+        text=True,
+        check=True,
+    )  # fmt: skip
+    host_key = docker("exec", SYSTEMD_HOST, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout
+    address = docker(
+        "inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{NETWORK}\").IPAddress}}}}",
+        SYSTEMD_HOST,
+    ).stdout.strip()  # fmt: skip
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"{address} {' '.join(host_key.split()[:2])}\n")
+
+    # $EDITOR inventory/production/hosts.yml: one control host and one Linux worker (another
+    # name for the same host: preflight changes nothing), no Windows host.
+    ssh = {
+        "ansible_host": address,
+        "ansible_ssh_private_key_file": str(key),
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts}",
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }
+    hosts_yml = yaml.safe_load((production / "hosts.yml").read_text())
+    children = hosts_yml["all"]["children"]
+    children["prefect_control"]["hosts"] = {SYSTEMD_HOST: ssh}
+    children["prefect_workers"]["children"]["linux_workers"]["hosts"] = {"zp-test-worker": ssh}
+    children["prefect_workers"]["children"]["windows_workers"]["hosts"] = {}
+    (production / "hosts.yml").write_text(yaml.safe_dump(hosts_yml))
+
+    # $EDITOR group_vars/all/main.yml: the control host's name, and the two vault lines on.
+    main = production / "group_vars" / "all" / "main.yml"
+    text = main.read_text()
+    text = text.replace("prefect_control_address: prefect-control.example.internal",
+                        f"prefect_control_address: {SYSTEMD_HOST}")  # fmt: skip
+    for name in ("prefect_api_auth_password", "prefect_database_password"):
+        assert f"# {name}: " in text, f"the example has no commented {name} line"
+        text = text.replace(f"# {name}: ", f"{name}: ")
+    main.write_text(text)
+
+    # ansible-vault create group_vars/all/vault.yml (here with a password file instead of the
+    # prompt).
+    vault_pass = tmp_path / "vault_pass"
+    vault_pass.write_text("correct horse battery staple\n")
+    vault = production / "group_vars" / "all" / "vault.yml"
+    vault.write_text(
+        yaml.safe_dump(
+            {
+                "vault_prefect_api_auth_password": "api-password-from-the-vault",
+                "vault_prefect_database_password": "db-password-from-the-vault",
+            }
+        )
+    )
+    subprocess.run(
+        [str(VENV_BIN / "ansible-vault"), "encrypt", "--vault-password-file", str(vault_pass),
+         str(vault)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert vault.read_text().startswith("$ANSIBLE_VAULT;")
+
+    # The settings are read from the vault: with a wrong vault password nothing runs.
+    wrong = tmp_path / "wrong_vault_pass"
+    wrong.write_text("not the password\n")
+    result = run_playbook(
+        "playbooks/preflight.yml", production, ANSIBLE_VAULT_PASSWORD_FILE=str(wrong)
+    )
+    assert result.returncode != 0
+    assert "Decryption failed" in result.stdout + result.stderr, result.stdout + result.stderr
+
+    result = run_playbook(
+        "playbooks/preflight.yml", production, ANSIBLE_VAULT_PASSWORD_FILE=str(vault_pass)
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    recap = {line.split()[0]: line for line in out.splitlines() if " : ok=" in line}
+    assert set(recap) == {SYSTEMD_HOST, "zp-test-worker"}, out
+    assert all("changed=0" in line and "failed=0" in line for line in recap.values()), recap
+    assert "password-from-the-vault" not in out
+    # It ran as deploy over SSH, made root by sudo.
+    journal = docker("exec", SYSTEMD_HOST, "journalctl", "-u", "ssh", "--no-pager").stdout
+    assert "Accepted publickey for deploy" in journal, journal
+    assert docker("exec", SYSTEMD_HOST, "test", "-e", "/opt/prefect", check=False).returncode != 0
