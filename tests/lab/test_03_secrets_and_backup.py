@@ -292,12 +292,16 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
             "/etc/prefect/flows-repo.git-credentials 600 root:root",
         ]
 
-        # The repository made public (git://, no token): the pull steps lose the token
+        # The repository made public (git://, no token), registered as the README says
+        # (playbooks/deploy.yml, the last play of site.yml): the pull steps lose the token
         # reference; the Secret block, the token file and the Git credentials file are gone;
         # and without the Windows host its pool's deployment is paused again.
         public = {"url": "git://zp-lab-control/zoe-prefect.git", "branch": "main"}
         plain = run_playbook(
-            "site.yml", "inventory/lab", "-e", json.dumps({"prefect_flows_repo": public})
+            "playbooks/deploy.yml",
+            "inventory/lab",
+            "-e",
+            json.dumps({"prefect_flows_repo": public}),
         )
         assert plain.returncode == 0, failures(plain.stdout + plain.stderr)
         assert api("GET", "/deployments/name/create-windows-file/create-windows-file")["paused"]
@@ -310,7 +314,7 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
         assert not {"flows-repo.token", "flows-repo.git-credentials"} & set(left), left
     finally:
         # Back to the lab's own settings (the private repository, no Windows host).
-        back = run_playbook("site.yml", "inventory/lab")
+        back = run_playbook("playbooks/deploy.yml", "inventory/lab")
     assert back.returncode == 0, failures(back.stdout + back.stderr)
     assert "{{ prefect.blocks.secret.flows-repo-token }}" in json.dumps(
         api("POST", "/deployments/filter", {})
