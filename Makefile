@@ -31,11 +31,13 @@ help:
 
 venv: $(VENV)/.installed
 
-# uv installs the controller's requirements (about 15 s, against 2-3 min for pip).
+# uv installs the controller's requirements (about 15 s, against 2-3 min for pip), with their
+# bytecode compiled (about 30 s more, once): where PYTHONDONTWRITEBYTECODE is set, Python would
+# otherwise compile Ansible, molecule and prefect again in every process.
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "$$(grep '^uv==' requirements.txt)"
-	$(BIN)/uv pip install --quiet --python $(PY) -r requirements.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(PY) -r requirements.txt
 	@touch $@
 
 lab: venv
