@@ -102,6 +102,19 @@ def windows_inventory(**group_vars: object) -> dict:
     return inv
 
 
+def controller_with_become() -> dict:
+    inv = inventory(host())
+    inv["all"]["hosts"] = {
+        "localhost": {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": str(VENV_BIN / "python"),
+            "ansible_become": True,
+            "ansible_become_exe": "/nonexistent/sudo",
+        }
+    }
+    return inv
+
+
 # (case id, inventory, what the message must say)
 BAD_INPUTS = [
     (
@@ -284,6 +297,14 @@ BAD_INPUTS = [
         "pool-name-with-spaces",
         inventory(host(), prefect_server_work_pools=["linux", "gpu pool"]),
         'rename "gpu pool"',
+    ),
+    (
+        # An inventory that lists localhost with become on (as `ansible_become: true` for all
+        # hosts does): under Mitogen the roles' controller tasks would run sudo, here a sudo
+        # that cannot start.
+        "controller-with-become",
+        controller_with_become(),
+        "With Mitogen, the project's strategy, localhost follows the inventory's ansible_become",
     ),
 ]
 
