@@ -394,26 +394,19 @@ def test_an_account_that_cannot_become_root_is_said_and_left_out(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_example_inventory_copied_as_the_readme_says_passes_preflight(
-    hosts: None, tmp_path: Path
-) -> None:
-    """The README's production steps, as a user types them, against a real host: copy
-    inventory/example, put in your hosts, keep the passwords in an ansible-vault file and turn
-    the two vault lines on, record the host's key; then preflight (every role's checks on the
-    example's settings) passes over SSH as deploy with sudo and changes nothing."""
-    production = tmp_path / "production"
-    shutil.copytree(ROOT / "inventory" / "example", production)
-
-    # The host: reached over SSH as deploy (passwordless sudo in the base image) with a key of
-    # the test's own; its host key recorded in the test's known_hosts.
-    key = tmp_path / "id_deploy"
+def over_ssh(tmp_path: Path, user: str) -> dict:
+    """Host variables that reach the systemd host over SSH as `user`, with a key of the test's
+    own and the host's key recorded in the test's known_hosts, as a production host is reached
+    (the project's strategy, Mitogen, drives SSH connections itself; docker_api ones it leaves
+    to Ansible)."""
+    key = tmp_path / f"id_{user}"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     subprocess.run(
         [
             "docker", "exec", "-i", SYSTEMD_HOST, "sh", "-c",
-            "install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh"
-            " && cat >/home/deploy/.ssh/authorized_keys"
-            " && chown deploy:deploy /home/deploy/.ssh/authorized_keys"
+            f"install -d -m 0700 -o {user} -g {user} /home/{user}/.ssh"
+            f" && cat >/home/{user}/.ssh/authorized_keys"
+            f" && chown {user}:{user} /home/{user}/.ssh/authorized_keys"
             " && systemctl start ssh.service",
         ],
         input=key.with_suffix(".pub").read_text(),
@@ -427,15 +420,49 @@ def test_the_example_inventory_copied_as_the_readme_says_passes_preflight(
     ).stdout.strip()  # fmt: skip
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(f"{address} {' '.join(host_key.split()[:2])}\n")
-
-    # $EDITOR inventory/production/hosts.yml: one control host and one Linux worker (another
-    # name for the same host: preflight changes nothing), no Windows host.
-    ssh = {
+    return {
         "ansible_host": address,
+        "ansible_user": user,
         "ansible_ssh_private_key_file": str(key),
         "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts}",
         "ansible_python_interpreter": "/usr/bin/python3",
     }
+
+
+def test_an_account_sudo_refuses_over_ssh_is_said_and_left_out(hosts: None, tmp_path: Path) -> None:
+    """The production path (SSH, and Mitogen, for which a sudo that refuses is an error of the
+    task rather than a failed result): the same message as over the Docker API."""
+    docker("exec", SYSTEMD_HOST, "useradd", "--create-home", "ops2", check=False)
+    control = {SYSTEMD_HOST: over_ssh(tmp_path, "ops2") | {"ansible_become": True}}
+    result = run_playbook("site.yml", write_inventory(tmp_path, inventory(control)))
+    out = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, out
+    assert (
+        f"{SYSTEMD_HOST}: Ansible reached it as ops2, but sudo refused to make that account root"
+    ) in out, out
+    assert "password is required" in out, out
+    assert '"ops2 ALL=(ALL) NOPASSWD: ALL" in /etc/sudoers.d/ops2' in out, out
+    assert "changed: [" not in out, out
+    assert docker("exec", SYSTEMD_HOST, "test", "-e", "/opt/prefect", check=False).returncode != 0
+
+
+def test_the_example_inventory_copied_as_the_readme_says_passes_preflight(
+    hosts: None, tmp_path: Path
+) -> None:
+    """The README's production steps, as a user types them, against a real host: copy
+    inventory/example, put in your hosts, keep the passwords in an ansible-vault file and turn
+    the two vault lines on, record the host's key; then preflight (every role's checks on the
+    example's settings) passes over SSH as deploy with sudo and changes nothing."""
+    production = tmp_path / "production"
+    shutil.copytree(ROOT / "inventory" / "example", production)
+
+    # The host: reached over SSH as deploy (passwordless sudo in the base image) with a key of
+    # the test's own; its host key recorded in the test's known_hosts.
+    ssh = over_ssh(tmp_path, "deploy")
+    del ssh["ansible_user"]  # the example's group_vars say deploy
+
+    # $EDITOR inventory/production/hosts.yml: one control host and one Linux worker (another
+    # name for the same host: preflight changes nothing), no Windows host.
     hosts_yml = yaml.safe_load((production / "hosts.yml").read_text())
     children = hosts_yml["all"]["children"]
     children["prefect_control"]["hosts"] = {SYSTEMD_HOST: ssh}
