@@ -58,12 +58,12 @@ lane_lab() {
   [ $# -eq 0 ] || scripts/molecule.sh "$@"
 }
 lane_unit() {
-  "$VENV/bin/pytest" -q tests --ignore=tests/lab || return 1
+  "$VENV/bin/pytest" -q --durations=20 tests --ignore=tests/lab || return 1
   [ $# -eq 0 ] || scripts/molecule.sh "$@"
 }
 lane_roles() {
   if [ "${TEST_LANES:-two}" != three ]; then
-    "$VENV/bin/pytest" -q tests --ignore=tests/lab || return 1
+    "$VENV/bin/pytest" -q --durations=20 tests --ignore=tests/lab || return 1
   fi
   [ $# -eq 0 ] || scripts/molecule.sh "$@"
 }
