@@ -35,8 +35,8 @@ ensure_docker || exit 1
 build_image || exit 1
 
 # Usual durations in seconds (molecule test -s NAME; pytest without the lab tests).
-declare -A weight=([unit]=480 [postgresql]=135 [prefect_server]=270 [prefect_worker]=505
-  [default]=533 [upgrade]=500 [windows]=250)
+declare -A weight=([unit]=900 [postgresql]=170 [prefect_server]=300 [prefect_worker]=440
+  [default]=533 [upgrade]=820 [windows]=160)
 unit_scenarios=() roles_scenarios=() lab_scenarios=()
 unit_load=${weight[unit]} roles_load=0
 mode=${TEST_LANES:-two}
