@@ -3,12 +3,12 @@
 # waiting (systemd booting, a server starting, a zombie timeout, a schedule coming due) rather
 # than computing. Two lanes by default:
 #   lane "lab":   the lab tests (tests/lab), which drive one lab from `make lab` to a restore,
-#                 then the scenarios of LAB_LANE_SCENARIOS (default: postgresql);
+#                 then the scenarios of LAB_LANE_SCENARIOS (default: postgresql windows);
 #   lane "roles": pytest (flows, templates, preflight cases), then the other molecule scenarios.
-# Measured on 2 cores: the lab tests about 39-41 min, pytest 11-13, the scenarios 33-36 (upgrade
-# 14, prefect_worker 10, prefect_server 4-5, windows 3, postgresql 2-3), so pytest goes with
-# the scenarios and postgresql with the lab tests: the two lanes then end within a few minutes
-# of each other.
+# Measured on 2 cores (2026-11-30, make test of 40b6440): lane lab 2301 s (the lab tests 2130),
+# lane roles 2644 s (pytest 924, then upgrade, prefect_worker, prefect_server, windows), so
+# pytest goes with the longer scenarios and postgresql and windows (2-3 min each) with the lab
+# tests: the two lanes then end within a few minutes of each other.
 # TEST_LANES=three splits a third lane off: "unit" runs pytest and part of the scenarios, shared
 # out by their usual duration (seconds measured on a 2-core machine, below), the longest first,
 # each to the lane with less work. On 2 cores the machine is then CPU-bound throughout, and
@@ -42,7 +42,7 @@ unit_load=${weight[unit]} roles_load=0
 mode=${TEST_LANES:-two}
 # With two lanes, the scenarios named here run in lane lab after the lab tests (which end a few
 # minutes before lane roles otherwise).
-lab_lane=" ${LAB_LANE_SCENARIOS-postgresql} "
+lab_lane=" ${LAB_LANE_SCENARIOS-postgresql windows} "
 for scenario in $(for s in "$@"; do echo "${weight[$s]:-300} $s"; done | sort -rn | cut -d' ' -f2); do
   if [ "$mode" = two ] && [[ $lab_lane == *" $scenario "* ]]; then
     lab_scenarios+=("$scenario")

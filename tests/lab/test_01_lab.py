@@ -61,6 +61,18 @@ def test_make_lab_again_with_a_third_worker_changes_and_restarts_nothing_else() 
         "exec", "zp-lab-control", "cat", "/etc/prometheus/zoe-prefect/targets/node.yml"
     )
     assert {u: active_since(*u) for u in units} == before
+    # Each role's checks ran once in the run, in the preflight play; the roles' own plays
+    # skipped them (a task each). One check of every role stands for its file.
+    for check in (
+        "prefect : Check the ports",
+        "postgresql : Check the listen addresses and networks",
+        "prefect_server : Check the zombie detection timeout",
+        "prefect_deploy : Check the manifest path",
+        "prefect_monitoring : Check the monitoring settings",
+        "prefect_worker : Check the drain timeout",
+    ):
+        ran = re.findall(rf"^TASK \[{re.escape(check)}\]", out, re.M)
+        assert len(ran) == 1, f"{check}: {len(ran)} times"
     # The new host's worker runs (systemctl show prints the key even for a unit never started).
     assert docker("exec", "zp-lab-worker-3", "systemctl", "is-active", "prefect-worker@linux") == (
         "active"
