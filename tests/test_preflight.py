@@ -102,6 +102,18 @@ def windows_inventory(**group_vars: object) -> dict:
     return inv
 
 
+def scaled_out_inventory(*groups: str) -> dict:
+    """The scaled-out shape's groups, each holding one host: the systemd container under another
+    name (the preflight play changes nothing, so they can share it)."""
+    inv = inventory(host())
+    for group in groups:
+        name = "zp-test-" + group.removeprefix("prefect_")
+        inv["all"]["children"][group] = {
+            "hosts": {name: host()[SYSTEMD_HOST] | {"ansible_host": SYSTEMD_HOST}}
+        }
+    return inv
+
+
 def controller_with_become() -> dict:
     inv = inventory(host())
     inv["all"]["hosts"] = {
@@ -292,6 +304,17 @@ BAD_INPUTS = [
         "monitoring-failure-ratio-zero",
         inventory(host(), prefect_monitoring=True, prefect_monitoring_failure_ratio=0),
         "prefect_monitoring: the failure ratio must be in (0, 1]",
+    ),
+    (
+        "api-replicas-without-redis",
+        scaled_out_inventory("prefect_api", "prefect_lb"),
+        "prefect_api holds zp-test-api, so prefect_redis must hold exactly one host",
+    ),
+    (
+        "api-replicas-without-a-load-balancer",
+        scaled_out_inventory("prefect_api", "prefect_redis"),
+        "so the control host serves no API, but prefect_api_url is http://zp-test-ctl:4200/api:"
+        " put a host in prefect_lb (HAProxy), or give your own load balancer's URL",
     ),
     (
         "pool-name-with-spaces",

@@ -2,10 +2,11 @@
 
 Hosts never resolve dependencies themselves. The controller holds one lock per target (the
 Python and platform of a kind of host), made by `uv pip compile --generate-hashes` from one
-list of inputs (requirements.in: prefect, prefect-shell, uv and the workers' extra packages),
-and builds from each lock, once, a wheelhouse: a tar of the locked wheels that hosts install
-offline with uv. The role (roles/prefect/tasks/packages.yml) calls `wheelhouse`; `make lock`
-calls `lock`, and `make lint` calls `check` so that a lock never drifts from its inputs.
+list of inputs (requirements.in: prefect, prefect-shell, prefect-redis, uv and the workers'
+extra packages), and builds from each lock, once, a wheelhouse: a tar of the locked wheels that
+hosts install offline with uv. The role (roles/prefect/tasks/packages.yml) calls `wheelhouse`;
+`make lock` calls `lock`, and `make lint` calls `check` so that a lock never drifts from its
+inputs.
 
 usage:
   packages.py lock [--dir DIR] [--requirement REQ ...]   write requirements.in and the locks
@@ -75,16 +76,18 @@ def sha256(data: bytes) -> str:
 
 
 def default_inputs() -> list[str]:
-    """What the roles' defaults install on hosts: prefect, prefect-shell, uv, extras."""
+    """What the roles' defaults install on hosts: prefect, shell, redis, uv, extras."""
     import yaml  # the controller's Ansible brings PyYAML
 
     base = yaml.safe_load((ROLES / "prefect" / "defaults" / "main.yml").read_text())
     worker = yaml.safe_load((ROLES / "prefect_worker" / "defaults" / "main.yml").read_text())
+    server = yaml.safe_load((ROLES / "prefect_server" / "defaults" / "main.yml").read_text())
     return normalize(
         [
             f"prefect=={base['prefect_version']}",
             f"uv=={base['prefect_uv_version']}",
             f"prefect-shell=={worker['prefect_worker_prefect_shell_version']}",
+            f"prefect-redis=={server['prefect_server_prefect_redis_version']}",
             *worker["prefect_worker_pip_packages"],
         ]
     )
