@@ -7,8 +7,8 @@
 #   lane "roles": pytest (flows, templates, preflight cases), then the other molecule scenarios.
 # Measured on 2 cores (2026-11-30, make test of 40b6440): lane lab 2301 s (the lab tests 2130),
 # lane roles 2644 s (pytest 924, then upgrade, prefect_worker, prefect_server, windows), so
-# pytest goes with the longer scenarios and postgresql and windows (2-3 min each) with the lab
-# tests: the two lanes then end within a few minutes of each other.
+# pytest goes with the longer scenarios, and postgresql and ha (3 and about 10 min) with the lab
+# tests, so that the two lanes end within a few minutes of each other.
 # TEST_LANES=three splits a third lane off: "unit" runs pytest and part of the scenarios, shared
 # out by their usual duration (seconds measured on a 2-core machine, below), the longest first,
 # each to the lane with less work. On 2 cores the machine is then CPU-bound throughout, and
