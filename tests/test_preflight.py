@@ -218,7 +218,7 @@ BAD_INPUTS = [
     (
         "allowed-network-not-cidr",
         inventory(host(), postgresql_prefect_allowed_networks=["10.0.0.0/33"]),
-        "must be a network in CIDR form (e.g. 127.0.0.1/32); got 10.0.0.0/33",
+        "must be a network in CIDR form (e.g. 127.0.0.1/32), samenet or samehost; got 10.0.0.0/33",
     ),
     (
         "ui-api-url-not-a-url",
