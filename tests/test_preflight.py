@@ -103,14 +103,15 @@ def windows_inventory(**group_vars: object) -> dict:
 
 
 def scaled_out_inventory(*groups: str) -> dict:
-    """The scaled-out shape's groups, each holding one host: the systemd container under another
-    name (the preflight play changes nothing, so they can share it)."""
+    """The scaled-out shape's groups, each holding one host per time it is named: the systemd
+    container under another name (the preflight play changes nothing, so they can share it)."""
     inv = inventory(host())
     for group in groups:
         name = "zp-test-" + group.removeprefix("prefect_")
-        inv["all"]["children"][group] = {
-            "hosts": {name: host()[SYSTEMD_HOST] | {"ansible_host": SYSTEMD_HOST}}
-        }
+        hosts = inv["all"]["children"].setdefault(group, {"hosts": {}})["hosts"]
+        if hosts:  # the group named again: one more host in it
+            name += f"-{len(hosts) + 1}"
+        hosts[name] = host()[SYSTEMD_HOST] | {"ansible_host": SYSTEMD_HOST}
     return inv
 
 
@@ -308,7 +309,16 @@ BAD_INPUTS = [
     (
         "api-replicas-without-redis",
         scaled_out_inventory("prefect_api", "prefect_lb"),
-        "prefect_api holds zp-test-api, so prefect_redis must hold exactly one host",
+        "prefect_api holds zp-test-api, so prefect_redis must hold one host, or three or more"
+        " for Redis Sentinel",
+    ),
+    (
+        # Sentinel needs a majority to fail over: two Redis hosts would give no more than one.
+        "two-redis-hosts",
+        scaled_out_inventory("prefect_api", "prefect_lb", "prefect_redis", "prefect_redis"),
+        "prefect_redis must hold one host, or three or more for Redis Sentinel (the API replicas"
+        " and the background services exchange events through it, and a failover needs a"
+        " majority of the Sentinels); it holds 2: zp-test-redis, zp-test-redis-2",
     ),
     (
         "api-replicas-without-a-load-balancer",
