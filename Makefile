@@ -18,7 +18,7 @@ export VENV LAB_LINUX_WORKERS
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: help venv lab lab-down lab-env test test-lab lint yamllint ansible-lint syntax pytest molecule clean lock lock-check wheelhouse bench
+.PHONY: help venv lab lab-down lab-env test test-lab lint yamllint ansible-lint syntax pytest molecule clean lock lock-check wheelhouse bench bench-ha
 
 help:
 	@echo "make lab        start the lab fleet on this machine (LAB_LINUX_WORKERS=$(LAB_LINUX_WORKERS))"
@@ -27,6 +27,7 @@ help:
 	@echo "make test       lint, syntax-check, pytest and every molecule scenario"
 	@echo "make lock       lock the hosts' packages again (LOCK_DIR, REQUIREMENTS='prefect==... ...')"
 	@echo "make bench      the lab's figures beside their floors (.bench/bench.json)"
+	@echo "make bench-ha   API reads/s with 2 replicas against 1 on molecule/ha (.bench/bench_ha.json)"
 	@echo "make wheelhouse build every kind of host's wheelhouse into $(WHEELHOUSE_DIR)"
 
 venv: $(VENV)/.installed
@@ -93,6 +94,11 @@ wheelhouse: venv
 # floor measured in the same run; a JSON copy in .bench/bench.json. BENCH_SCALE="2 8 16".
 bench: venv
 	$(PY) scripts/bench.py
+
+# API reads through HAProxy with 2 API replicas against 1, on molecule/ha's hosts (converged
+# first when they are not up, and left up). BENCH_HA_ROUNDS, BENCH_HA_REQUESTS.
+bench-ha: venv
+	$(PY) scripts/bench_ha.py
 
 molecule: venv
 	scripts/molecule.sh $(SCENARIOS)

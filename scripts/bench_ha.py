@@ -1,0 +1,198 @@
+"""`make bench-ha`: API reads per second through HAProxy with two API replicas against one, on
+the hosts of molecule/ha, and where the CPU goes meanwhile.
+
+It converges molecule/ha first when its hosts are not up (`molecule converge -s ha`, about 3 min)
+and leaves them up (`molecule destroy -s ha` removes them). Each round sends the same fixed
+number of `POST /api/flow_runs/filter` requests, a fixed number at a time, from this machine to
+HAProxy: once with one replica in service (the other drained with `prefect-lb-replica drain`),
+once with both. The figure is the ratio of the medians, each beside its floor (one replica)
+measured in the same run, since these machines are noisy. Per round it also reads how much CPU
+each host (container) used and how busy the whole machine was. Traffic goes only to the
+scenario's own containers. It is a benchmark, not a test: it asserts nothing.
+
+    make bench-ha                                   # 3 rounds of 1500 requests, 16 at a time
+    BENCH_HA_ROUNDS=5 BENCH_HA_REQUESTS=3000 make bench-ha
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "zp-mol-ha-"
+NETWORK = "zp-mol-ha"
+LB = f"{PREFIX}lb"
+REPLICAS = [f"{PREFIX}api-1", f"{PREFIX}api-2"]
+REQUESTS = int(os.environ.get("BENCH_HA_REQUESTS", "1500"))
+CONCURRENCY = int(os.environ.get("BENCH_HA_CONCURRENCY", "16"))
+ROUNDS = int(os.environ.get("BENCH_HA_ROUNDS", "3"))
+OUT = ROOT / ".bench" / "bench_ha.json"
+
+
+def sh(*cmd: str, check: bool = True) -> str:
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return done.stdout.strip()
+
+
+def running() -> list[str]:
+    names = sh("docker", "ps", "--format", "{{.Names}}").split()
+    return sorted(n for n in names if n.startswith(PREFIX))
+
+
+def ensure_scenario() -> None:
+    if LB in running() and all(r in running() for r in REPLICAS):
+        return
+    print("molecule/ha is not up: molecule converge -s ha (about 3 min)", flush=True)
+    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    env.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
+    done = subprocess.run(["molecule", "converge", "-s", "ha"], cwd=ROOT, env=env)
+    if done.returncode != 0:
+        sys.exit("molecule converge -s ha failed")
+
+
+def password() -> str:
+    """The API's basic-auth password that molecule's converge wrote for the scenario."""
+    found = sorted(
+        Path.home().glob(".ansible/tmp/molecule.*.ha/inventory/.credentials/api_auth_password"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    if not found:
+        sys.exit("no credentials of molecule/ha under ~/.ansible/tmp: converge it first")
+    return found[-1].read_text().strip()
+
+
+def address(container: str) -> str:
+    fmt = f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}'
+    return sh("docker", "inspect", "-f", fmt, container)
+
+
+def cpu_seconds(container: str) -> float:
+    """CPU time the container's processes used so far (cgroup v1 or v2)."""
+    cid = sh("docker", "inspect", "-f", "{{.Id}}", container)
+    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
+    if v1.exists():
+        return int(v1.read_text()) / 1e9
+    for v2 in (
+        Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat"),
+        Path(f"/sys/fs/cgroup/docker/{cid}/cpu.stat"),
+    ):
+        if v2.exists():
+            usage = dict(line.split() for line in v2.read_text().splitlines())
+            return int(usage["usage_usec"]) / 1e6
+    return float("nan")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def set_replicas(n: int) -> None:
+    """n replicas in service in HAProxy, the others drained (maintenance)."""
+    for replica in REPLICAS[n:]:
+        sh("docker", "exec", LB, "/usr/local/sbin/prefect-lb-replica", "drain", replica)
+    for replica in REPLICAS[:n]:
+        sh("docker", "exec", LB, "/usr/local/sbin/prefect-lb-replica", "ready", replica)
+
+
+async def load(api: str, auth: tuple[str, str]) -> tuple[float, int]:
+    """Send REQUESTS reads, CONCURRENCY at a time: (seconds, failed requests)."""
+    remaining = REQUESTS
+    failed = 0
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(auth=auth, timeout=30, limits=limits) as client:
+
+        async def one_client() -> None:
+            nonlocal remaining, failed
+            while remaining > 0:
+                remaining -= 1
+                try:
+                    r = await client.post(f"{api}/flow_runs/filter", json={"limit": 10})
+                    failed += r.status_code != 200
+                except httpx.HTTPError:
+                    failed += 1
+
+        start = time.monotonic()
+        await asyncio.gather(*(one_client() for _ in range(CONCURRENCY)))
+        return time.monotonic() - start, failed
+
+
+def measure(n: int, api: str, auth: tuple[str, str], hosts: list[str]) -> dict:
+    set_replicas(n)
+    cpu_before = {h: cpu_seconds(h) for h in hosts}
+    busy_before, total_before = machine_ticks()
+    client_before = time.process_time()
+    seconds, failed = asyncio.run(load(api, auth))
+    client = (time.process_time() - client_before) / seconds
+    busy_after, total_after = machine_ticks()
+    cpu = {h: (cpu_seconds(h) - cpu_before[h]) / seconds for h in hosts}
+    result = {
+        "replicas": n,
+        "requests": REQUESTS,
+        "seconds": round(seconds, 2),
+        "per_second": round(REQUESTS / seconds, 1),
+        "failed": failed,
+        "machine_busy": round((busy_after - busy_before) / (total_after - total_before), 3),
+        "cpu_cores": {h.removeprefix(PREFIX): round(c, 3) for h, c in cpu.items()},
+        "client_cpu_cores": round(client, 3),
+    }
+    busiest = sorted(result["cpu_cores"].items(), key=lambda kv: -kv[1])[:3]
+    print(
+        f"  {n} replica{'s' if n > 1 else ' '}: {result['per_second']:>6.1f} req/s "
+        f"({seconds:.1f} s, {failed} failed), machine {result['machine_busy']:.0%} busy; "
+        + ", ".join(f"{h} {c:.0%}" for h, c in busiest)
+        + f" of a core, this client {client:.0%}",
+        flush=True,
+    )
+    return result
+
+
+def main() -> None:
+    ensure_scenario()
+    hosts = running()
+    api = f"http://{address(LB)}:4200/api"
+    auth = ("admin", password())
+    cores = os.cpu_count()
+    print(
+        f"{REQUESTS} POST /api/flow_runs/filter, {CONCURRENCY} at a time, through HAProxy; "
+        f"{ROUNDS} rounds of 1 replica then 2; this machine has {cores} cores",
+        flush=True,
+    )
+    results = []
+    try:
+        asyncio.run(load(api, auth))  # warm-up: connections, caches, both replicas
+        for _ in range(ROUNDS):
+            for n in (1, 2):
+                results.append(measure(n, api, auth, hosts))
+    finally:
+        set_replicas(len(REPLICAS))
+    one = statistics.median(r["per_second"] for r in results if r["replicas"] == 1)
+    two = statistics.median(r["per_second"] for r in results if r["replicas"] == 2)
+    summary = {
+        "one_replica_per_second": one,
+        "two_replicas_per_second": two,
+        "ratio": round(two / one, 2),
+        "cores": cores,
+        "rounds": results,
+    }
+    print(f"median: 2 replicas {two:.1f} req/s, 1 replica {one:.1f} (floor): {two / one:.2f}x")
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"written to {OUT.relative_to(ROOT)}; molecule destroy -s ha removes the hosts")
+
+
+if __name__ == "__main__":
+    main()
