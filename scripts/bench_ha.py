@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -72,6 +73,18 @@ def auth() -> tuple[str, str]:
     sys.exit(f"{REPLICAS[0]} has no API auth string in /etc/prefect/server.env")
 
 
+def endpoint() -> tuple[str, ssl.SSLContext | bool]:
+    """The API through HAProxy, and how to verify it: with prefect_api_tls (HAProxy holds the
+    fleet's CA) over HTTPS, the certificate checked against that CA; by the container's address,
+    which the certificate does not name, so the chain is checked and not the name."""
+    ca = sh("docker", "exec", LB, "cat", "/etc/haproxy/tls/ca.crt", check=False)
+    if not ca:
+        return f"http://{address(LB)}:4200/api", True
+    context = ssl.create_default_context(cadata=ca)
+    context.check_hostname = False
+    return f"https://{address(LB)}:4200/api", context
+
+
 def address(container: str) -> str:
     fmt = f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}'
     return sh("docker", "inspect", "-f", fmt, container)
@@ -110,12 +123,12 @@ def set_replicas(n: int) -> None:
         sh("docker", "exec", LB, "/usr/local/sbin/prefect-lb-replica", "ready", replica)
 
 
-async def load(api: str, auth: tuple[str, str]) -> tuple[float, int]:
+async def load(api: str, auth: tuple[str, str], verify: ssl.SSLContext | bool) -> tuple[float, int]:
     """Send REQUESTS reads, CONCURRENCY at a time: (seconds, failed requests)."""
     remaining = REQUESTS
     failed = 0
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(auth=auth, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(auth=auth, timeout=30, limits=limits, verify=verify) as client:
 
         async def one_client() -> None:
             nonlocal remaining, failed
@@ -132,12 +145,14 @@ async def load(api: str, auth: tuple[str, str]) -> tuple[float, int]:
         return time.monotonic() - start, failed
 
 
-def measure(n: int, api: str, auth: tuple[str, str], hosts: list[str]) -> dict:
+def measure(
+    n: int, api: str, auth: tuple[str, str], verify: ssl.SSLContext | bool, hosts: list[str]
+) -> dict:
     set_replicas(n)
     cpu_before = {h: cpu_seconds(h) for h in hosts}
     busy_before, total_before = machine_ticks()
     client_before = time.process_time()
-    seconds, failed = asyncio.run(load(api, auth))
+    seconds, failed = asyncio.run(load(api, auth, verify))
     client = (time.process_time() - client_before) / seconds
     busy_after, total_after = machine_ticks()
     cpu = {h: (cpu_seconds(h) - cpu_before[h]) / seconds for h in hosts}
@@ -165,22 +180,22 @@ def measure(n: int, api: str, auth: tuple[str, str], hosts: list[str]) -> dict:
 def main() -> None:
     ensure_scenario()
     hosts = running()
-    api = f"http://{address(LB)}:4200/api"
+    api, verify = endpoint()
     credentials = auth()
     cores = os.cpu_count()
     print(
-        f"{REQUESTS} POST /api/flow_runs/filter, {CONCURRENCY} at a time, through HAProxy; "
+        f"{REQUESTS} POST /api/flow_runs/filter, {CONCURRENCY} at a time, through HAProxy ({api}); "
         f"{ROUNDS} rounds of 1 replica then 2; this machine has {cores} cores",
         flush=True,
     )
     results = []
     try:
-        _, failed = asyncio.run(load(api, credentials))  # warm-up: connections, caches
+        _, failed = asyncio.run(load(api, credentials, verify))  # warm-up: connections, caches
         if failed:
             sys.exit(f"{failed} of {REQUESTS} warm-up requests failed: no figure")
         for _ in range(max(ROUNDS, 1)):
             for n in (1, 2):
-                results.append(measure(n, api, credentials, hosts))
+                results.append(measure(n, api, credentials, verify, hosts))
     finally:
         set_replicas(len(REPLICAS))
     failed = sum(r["failed"] for r in results)
