@@ -1,10 +1,10 @@
 """`make bench-ha`: API reads per second through HAProxy with two API replicas against one, on
 the hosts of molecule/ha, and where the CPU goes meanwhile.
 
-It converges molecule/ha first when its hosts are not up (`molecule converge -s ha`, about 3 min)
-and leaves them up (`molecule destroy -s ha` removes them). Each round sends the same fixed
-number of `POST /api/flow_runs/filter` requests, a fixed number at a time, from this machine to
-HAProxy: once with one replica in service (the other drained with `prefect-lb-replica drain`),
+It converges molecule/ha first when its hosts are not up (`molecule converge -s ha` at the
+pinned release, about 3 min) and leaves them up (`molecule destroy -s ha` removes them). Each
+round sends the same fixed number of `POST /api/flow_runs/filter` requests, a fixed number at a
+time, from this machine to HAProxy (over HTTPS with the scenario's prefect_api_tls): once with one replica in service (the other drained with `prefect-lb-replica drain`),
 once with both. The figure is the ratio of the medians, each beside its floor (one replica)
 measured in the same run, since these machines are noisy. Per round it also reads how much CPU
 each host (container) used and how busy the whole machine was. Traffic goes only to the
@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "zp-mol-ha-"
@@ -57,7 +58,11 @@ def ensure_scenario() -> None:
     print("molecule/ha is not up: molecule converge -s ha (about 3 min)", flush=True)
     env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
     env.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
-    done = subprocess.run(["molecule", "converge", "-s", "ha"], cwd=ROOT, env=env)
+    # At the pinned release: the scenario converges at the one before, for its upgrade test.
+    defaults = yaml.safe_load((ROOT / "roles/prefect/defaults/main.yml").read_text())
+    version = defaults["prefect_version"]
+    converge = ["molecule", "converge", "-s", "ha", "--", "-e", f"upgrade_to={version}"]
+    done = subprocess.run(converge, cwd=ROOT, env=env)
     if done.returncode != 0:
         sys.exit("molecule converge -s ha failed")
 
