@@ -4,9 +4,10 @@ the hosts of molecule/ha, and where the CPU goes meanwhile.
 It converges molecule/ha first when its hosts are not up (`molecule converge -s ha` at the
 pinned release, about 3 min) and leaves them up (`molecule destroy -s ha` removes them). Each
 round sends the same fixed number of `POST /api/flow_runs/filter` requests, a fixed number at a
-time, from this machine to HAProxy (over HTTPS with the scenario's prefect_api_tls): once with one replica in service (the other drained with `prefect-lb-replica drain`),
-once with both. The figure is the ratio of the medians, each beside its floor (one replica)
-measured in the same run, since these machines are noisy. Per round it also reads how much CPU
+time, from this machine to HAProxy (over HTTPS with the scenario's prefect_api_tls): once with
+one replica in service (the other drained with `prefect-lb-replica drain`), once with both.
+The figure is the ratio of the medians, each beside its floor (one replica) measured in the
+same run, since these machines are noisy. Per round it also reads how much CPU
 each host (container) used and how busy the whole machine was. Traffic goes only to the
 scenario's own containers. It is a benchmark, not a test: it asserts nothing.
 
