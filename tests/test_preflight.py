@@ -115,6 +115,15 @@ def scaled_out_inventory(*groups: str) -> dict:
     return inv
 
 
+def services_on(*names: str, groups: tuple[str, ...]) -> dict:
+    """scaled_out_inventory(*groups) with the named hosts also in prefect_services."""
+    inv = scaled_out_inventory(*groups)
+    children = inv["all"]["children"]
+    every = {n: h for g in children.values() for n, h in g.get("hosts", {}).items()}
+    children["prefect_services"] = {"hosts": {n: every[n] for n in names}}
+    return inv
+
+
 def controller_with_become() -> dict:
     inv = inventory(host())
     inv["all"]["hosts"] = {
@@ -325,6 +334,18 @@ BAD_INPUTS = [
         scaled_out_inventory("prefect_api", "prefect_redis"),
         "so the control host serves no API, but prefect_api_url is http://zp-test-ctl:4200/api:"
         " put a host in prefect_lb (HAProxy), or give your own load balancer's URL",
+    ),
+    (
+        "services-hosts-without-api-replicas",
+        services_on("zp-test-ctl", groups=()),
+        "prefect_services holds zp-test-ctl, but prefect_api is empty",
+    ),
+    (
+        # Docket's Redis URL (password included) would be in the replica's /api/admin/settings.
+        "services-on-an-api-replica",
+        services_on("zp-test-api", groups=("prefect_api", "prefect_lb", "prefect_redis")),
+        "zp-test-api is in prefect_services and also in prefect_api, prefect_redis, prefect_lb or"
+        " a workers group",
     ),
     (
         "pool-name-with-spaces",
