@@ -18,12 +18,14 @@ export VENV LAB_LINUX_WORKERS
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: help venv lab lab-down lab-env test test-lab lint yamllint ansible-lint syntax pytest molecule clean lock lock-check wheelhouse bench bench-ha
+.PHONY: help venv lab lab-down lab-env lab-ha lab-ha-down test test-lab lint yamllint ansible-lint syntax pytest molecule clean lock lock-check wheelhouse bench bench-ha
 
 help:
 	@echo "make lab        start the lab fleet on this machine (LAB_LINUX_WORKERS=$(LAB_LINUX_WORKERS))"
 	@echo "make lab-down   remove the lab's containers and network"
 	@echo "make lab-env    print the exports that point the prefect CLI at the lab"
+	@echo "make lab-ha     start the scaled-out shape (molecule/ha's hosts) on this machine"
+	@echo "make lab-ha-down remove it"
 	@echo "make test       lint, syntax-check, pytest and every molecule scenario"
 	@echo "make lock       lock the hosts' packages again (LOCK_DIR, REQUIREMENTS='prefect==... ...')"
 	@echo "make bench      the lab's figures beside their floors (.bench/bench.json)"
@@ -49,6 +51,14 @@ lab-down:
 
 lab-env: venv
 	@scripts/lab.sh env
+
+# The scaled-out shape (README, "Scaling out the control plane") as a lab: molecule/ha's hosts,
+# converged at the pinned release and left running; `scripts/lab-ha.sh env` for the CLI.
+lab-ha: venv
+	scripts/lab-ha.sh up
+
+lab-ha-down: venv
+	scripts/lab-ha.sh down
 
 # pytest and the lab tests in one lane, the molecule scenarios in another, run at once
 # (scripts/test-lanes.sh; TEST_LANES=three for three lanes, serial for one after the other).

@@ -38,7 +38,7 @@ build_image || exit 1
 
 # Usual durations in seconds (molecule test -s NAME; pytest without the lab tests).
 declare -A weight=([unit]=900 [postgresql]=170 [prefect_server]=300 [prefect_worker]=440
-  [default]=533 [upgrade]=820 [windows]=160 [ha]=890)
+  [default]=533 [upgrade]=820 [windows]=160 [ha]=1150)
 unit_scenarios=() roles_scenarios=() lab_scenarios=()
 unit_load=${weight[unit]} roles_load=0
 mode=${TEST_LANES:-two}
