@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The scaled-out shape as a lab on this machine: molecule/ha's hosts (the control host with
-# PostgreSQL, two hosts of background services, two API replicas, three Redis hosts with
-# Sentinel, HAProxy, two workers), converged by site.yml at the pinned release and left
+# PostgreSQL and the background services, two more hosts of background services, two API
+# replicas, three Redis hosts with Sentinel, HAProxy, two workers), converged by site.yml at the pinned release and left
 # running, with HAProxy published on 127.0.0.1:4300. The same containers as `molecule test -s
 # ha`: not both at once.
 #
