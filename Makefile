@@ -1,4 +1,5 @@
-# zoe-prefect: `make lab` runs the fleet on this machine, `make test` proves it.
+# zoe-prefect: `make lab` runs the fleet on this machine, `make check` is the fast gate (no
+# containers, at most 5 minutes), `make test` proves every shape on real hosts.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -14,11 +15,15 @@ REQUIREMENTS ?=
 WHEELHOUSE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/zoe-prefect/wheelhouse
 PACKAGES := $(PY) roles/prefect/files/packages.py
 
+# The collection's tarball (`make collection`, part of `make check`).
+DIST ?= .cache/dist
+COLLECTION_VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+
 export VENV LAB_LINUX_WORKERS
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: help venv lab lab-down lab-env lab-ha lab-ha-down test test-lab lint yamllint ansible-lint syntax pytest molecule clean lock lock-check wheelhouse bench bench-ha
+.PHONY: help venv lab lab-down lab-env lab-ha lab-ha-down check check-parts test test-lab lint yamllint ansible-lint ruff syntax pytest pytest-unit molecule clean lock lock-check wheelhouse bench bench-ha collection docs docs-check changelog
 
 help:
 	@echo "make lab        start the lab fleet on this machine (LAB_LINUX_WORKERS=$(LAB_LINUX_WORKERS))"
@@ -26,7 +31,10 @@ help:
 	@echo "make lab-env    print the exports that point the prefect CLI at the lab"
 	@echo "make lab-ha     start the scaled-out shape (molecule/ha's hosts) on this machine"
 	@echo "make lab-ha-down remove it"
-	@echo "make test       lint, syntax-check, pytest and every molecule scenario"
+	@echo "make check      the fast gate: lint, syntax, the collection's tarball, pytest without containers"
+	@echo "make test       make check, then the lab tests and every molecule scenario on containers"
+	@echo "make collection build $(DIST)/zoe-prefect-$(COLLECTION_VERSION).tar.gz"
+	@echo "make docs       write the role READMEs' variable tables and docs/performance.md"
 	@echo "make lock       lock the hosts' packages again (LOCK_DIR, REQUIREMENTS='prefect==... ...')"
 	@echo "make bench      the lab's figures beside their floors (.bench/bench.json)"
 	@echo "make bench-ha   API reads/s with 2 replicas against 1 on molecule/ha (.bench/bench_ha.json)"
@@ -52,7 +60,7 @@ lab-down:
 lab-env: venv
 	@scripts/lab.sh env
 
-# The scaled-out shape (README, "Scaling out the control plane") as a lab: molecule/ha's hosts,
+# The scaled-out shape (docs/scaling-out.md) as a lab: molecule/ha's hosts,
 # converged at the pinned release and left running; `scripts/lab-ha.sh env` for the CLI.
 lab-ha: venv
 	scripts/lab-ha.sh up
@@ -60,12 +68,21 @@ lab-ha: venv
 lab-ha-down: venv
 	scripts/lab-ha.sh down
 
-# pytest and the lab tests in one lane, the molecule scenarios in another, run at once
-# (scripts/test-lanes.sh; TEST_LANES=three for three lanes, serial for one after the other).
-test: lint syntax
+# The fast gate, for every change: no container, at most 5 minutes. ansible-lint (one core)
+# and pytest's cases that need no container run side by side.
+check: venv
+	$(MAKE) --no-print-directory -j3 --output-sync=target ansible-lint pytest-unit check-parts
+
+check-parts: yamllint ruff lock-check docs-check syntax collection
+
+# make check, then the container tests in two lanes run at once (scripts/test-lanes.sh: the lab
+# tests in one, the molecule scenarios in the other; TEST_LANES=serial for one after the other).
+test: check
 	scripts/test-lanes.sh $(SCENARIOS)
 
-lint: venv yamllint ansible-lint lock-check
+lint: venv yamllint ansible-lint ruff lock-check
+
+ruff: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -80,6 +97,28 @@ syntax: venv
 
 pytest: venv
 	$(BIN)/pytest -q tests --ignore=tests/lab
+
+# Every pytest case that needs no container (the others carry the `containers` mark).
+pytest-unit: venv
+	$(BIN)/pytest -q -n 2 -m "not containers" tests --ignore=tests/lab
+
+# The collection's tarball, as `ansible-galaxy collection install` takes it.
+collection: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path $(DIST) .
+
+# The generated docs: the role READMEs' variable tables (from argument_specs) and
+# docs/performance.md (from the benchmarks' JSON in docs/data); docs-check fails when stale.
+docs: venv
+	$(PY) scripts/role_docs.py
+	$(PY) scripts/perf_docs.py
+
+docs-check: venv
+	$(PY) scripts/role_docs.py --check
+	$(PY) scripts/perf_docs.py --check
+
+# The CHANGELOG from changelogs/fragments (antsibull-changelog).
+changelog: venv
+	$(BIN)/antsibull-changelog generate
 
 # The lab as a user drives it (make lab, again, scaled to 3 workers, a timed run); prints figures.
 test-lab: venv

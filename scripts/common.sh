@@ -37,3 +37,10 @@ wait_for_systemd() {
   docker logs --tail 20 "$name" >&2 || true
   return 1
 }
+
+# The lab and the tests opt in to Mitogen (lab/strategy: one Python per host for the whole
+# run, about 40 % less time than Ansible's linear strategy); the project's ansible.cfg, which
+# users run, keeps linear. ZP_MITOGEN=0 turns it off here too.
+if [ "${ZP_MITOGEN:-1}" = 1 ]; then
+  export ANSIBLE_STRATEGY_PLUGINS="$PWD/lab/strategy" ANSIBLE_STRATEGY="${ANSIBLE_STRATEGY:-mitogen_linear}"
+fi

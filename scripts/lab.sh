@@ -7,7 +7,11 @@
 #   scripts/lab.sh env    print the exports that point the prefect CLI at the lab
 #
 # env: LAB_LINUX_WORKERS (default 2), ZP_IMAGE, ZP_CACHE_DIR, ANSIBLE_ARGS (extra arguments
-#      for ansible-playbook).
+#      for ansible-playbook), and for a second lab beside the first (the tests run one):
+#      ZP_LAB_NAME (default zp-lab: the network, the containers' prefix and their label),
+#      LAB_INVENTORY (default inventory/lab for zp-lab, .cache/labs/NAME for another name: the
+#      lab's inventory, its vault and its .credentials), LAB_UI_PORT (4200) and
+#      LAB_PROMETHEUS_PORT (9090) on 127.0.0.1.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,15 +19,25 @@ cd "$here"
 # shellcheck source=scripts/common.sh
 . scripts/common.sh
 
-network=zp-lab
-control=zp-lab-control
-credentials=$here/inventory/lab/.credentials
+lab_name=${ZP_LAB_NAME:-zp-lab}
+if ! [[ $lab_name =~ ^[a-z0-9][a-z0-9-]*$ ]]; then
+  echo "ZP_LAB_NAME must be lower-case letters, digits and -, not '$lab_name'" >&2
+  exit 2
+fi
+if [ "$lab_name" = zp-lab ]; then
+  inventory=${LAB_INVENTORY:-$here/inventory/lab}
+else
+  inventory=${LAB_INVENTORY:-$here/.cache/labs/$lab_name}
+fi
+network=$lab_name
+control=$lab_name-control
+credentials=$inventory/.credentials
 vault_pass=$credentials/vault_pass
-vault_file=$here/inventory/lab/group_vars/all/vault.yml
+vault_file=$inventory/group_vars/all/vault.yml
 ssh_key=$credentials/ssh_deploy
 known_hosts=$credentials/known_hosts
-ui_port=4200
-prometheus_port=9090
+ui_port=${LAB_UI_PORT:-4200}
+prometheus_port=${LAB_PROMETHEUS_PORT:-9090}
 
 # 32 letters and digits.
 generate_secret() {
@@ -49,6 +63,24 @@ ensure_vault() {
         --output "$vault_file" -)
     log "the lab's API and database passwords: $vault_file (ansible-vault, password in $vault_pass)"
   fi
+}
+
+# The lab's inventory: inventory/lab itself, or for another lab a copy of its files with the
+# lab's name in docker.yml; then this lab's own settings (lab.yml, written at every `up`).
+ensure_inventory() {
+  if [ "$inventory" != "$here/inventory/lab" ]; then
+    install -d -m 0755 "$inventory/group_vars/all"
+    cp "$here/inventory/lab/hosts.yml" "$inventory/hosts.yml"
+    cp "$here/inventory/lab/group_vars/all/main.yml" "$inventory/group_vars/all/main.yml"
+    sed "s/zp-lab/$lab_name/g" "$here/inventory/lab/docker.yml" >"$inventory/docker.yml"
+  fi
+  cat >"$inventory/group_vars/all/lab.yml" <<YAML
+---
+# Written by scripts/lab.sh at every 'make lab': this lab's own settings.
+lab_name: $lab_name
+lab_ui_port: $ui_port
+lab_checkout: $here
+YAML
 }
 
 # The key Ansible logs in with as `deploy` on every lab host, made once (0600).
@@ -80,7 +112,7 @@ bootstrap_ssh() {
 # recorded with its new key.
 write_known_hosts() {
   local name lines=""
-  for name in $(docker ps --filter label=zoe-prefect.lab=1 --format '{{.Names}}' | sort); do
+  for name in $(docker ps --filter "label=zoe-prefect.lab=$lab_name" --format '{{.Names}}' | sort); do
     lines+="$(bootstrap_ssh "$name")"$'\n'
   done
   (umask 077; printf '%s' "$lines" >"$known_hosts.new")
@@ -96,31 +128,32 @@ cmd_up() {
   start_host "$control" prefect_control -p "127.0.0.1:${ui_port}:4200" \
     -p "127.0.0.1:${prometheus_port}:9090"
   for i in $(seq 1 "$workers"); do
-    start_host "zp-lab-worker-$i" linux_workers
+    start_host "$lab_name-worker-$i" linux_workers
   done
   # A smaller LAB_LINUX_WORKERS removes the highest-numbered workers.
-  for name in $(docker ps -a --filter label=zoe-prefect.lab=1 --filter label=zoe-prefect.group=linux_workers --format '{{.Names}}'); do
+  for name in $(docker ps -a --filter "label=zoe-prefect.lab=$lab_name" --filter label=zoe-prefect.group=linux_workers --format '{{.Names}}'); do
     if [ "${name##*-}" -gt "$workers" ]; then
       log "removing $name (LAB_LINUX_WORKERS=$workers)"
       docker rm -f "$name" >/dev/null
     fi
   done
   wait_for_systemd "$control"
-  for i in $(seq 1 "$workers"); do wait_for_systemd "zp-lab-worker-$i"; done
+  for i in $(seq 1 "$workers"); do wait_for_systemd "$lab_name-worker-$i"; done
 
+  ensure_inventory
   ensure_vault
   ensure_ssh_key
   write_known_hosts
   local start=$SECONDS bundle
-  bundle=$CACHE_DIR/lab-repo.bundle
+  bundle=$CACHE_DIR/$lab_name-repo.bundle
   mkdir -p "$CACHE_DIR"
   git bundle create --quiet "$bundle" HEAD
   log "serving this checkout's HEAD ($(git rev-parse --short HEAD)) as http://$control/git/zoe-prefect.git (token: $credentials/git_token), branch main"
-  "$VENV/bin/ansible-playbook" -i inventory/lab --vault-password-file "$vault_pass" lab/git_server.yml \
+  "$VENV/bin/ansible-playbook" -i "$inventory" --vault-password-file "$vault_pass" lab/git_server.yml \
     -e "lab_git_bundle=$bundle"
-  log "converging: ansible-playbook site.yml -i inventory/lab"
+  log "converging: ansible-playbook site.yml -i $inventory"
   # shellcheck disable=SC2086
-  "$VENV/bin/ansible-playbook" -i inventory/lab --vault-password-file "$vault_pass" site.yml ${ANSIBLE_ARGS:-}
+  "$VENV/bin/ansible-playbook" -i "$inventory" --vault-password-file "$vault_pass" site.yml ${ANSIBLE_ARGS:-}
   log "converged in $(( SECONDS - start )) s"
   if [ "${LAB_SMOKE:-1}" = 1 ]; then
     log "smoke test: a run of hello/hello"
@@ -153,21 +186,22 @@ start_host() {
   docker rm -f "$name" >/dev/null 2>&1 || true
   log "starting $name ($group)"
   docker run -d --name "$name" --hostname "$name" --network "$network" \
-    --label zoe-prefect.lab=1 --label "zoe-prefect.group=$group" \
+    --label "zoe-prefect.lab=$lab_name" --label "zoe-prefect.group=$group" \
     "${SYSTEMD_RUN_ARGS[@]}" \
     "$@" "$IMAGE" >/dev/null
 }
 
 cmd_down() {
   local ids
-  ids=$(docker ps -aq --filter label=zoe-prefect.lab=1 2>/dev/null || true)
+  ids=$(docker ps -aq --filter "label=zoe-prefect.lab=$lab_name" 2>/dev/null || true)
   if [ -n "$ids" ]; then
     log "removing the lab's containers"
     # shellcheck disable=SC2086
     docker rm -f $ids >/dev/null
   fi
   docker network rm "$network" >/dev/null 2>&1 || true
-  log "lab removed (image $IMAGE and ${credentials} kept)"
+  rm -f "$CACHE_DIR/$lab_name-repo.bundle"
+  log "lab $lab_name removed (image $IMAGE and ${credentials} kept)"
 }
 
 cmd_env() {

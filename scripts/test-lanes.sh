@@ -30,7 +30,29 @@ cd "$here"
 
 VENV=${VENV:-.venv}
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+
+# Everything this run creates in Docker carries the run's own prefix (ZP_RUN: containers,
+# networks, the lab's name and label), and what it publishes on 127.0.0.1 takes ports that are
+# free now, so that this run never touches `make lab`'s fleet or another run's hosts.
+free_port() { "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+export ZP_RUN=${ZP_RUN:-zpt$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')}
+export ZP_LAB_NAME=${ZP_LAB_NAME:-$ZP_RUN-lab}
+export LAB_UI_PORT=${LAB_UI_PORT:-$(free_port)} LAB_PROMETHEUS_PORT=${LAB_PROMETHEUS_PORT:-$(free_port)}
+export ZP_HA_UI_PORT=${ZP_HA_UI_PORT:-$(free_port)}
+windows_port=$(free_port)
+export ZP_WINDOWS_API_PUBLISH=${ZP_WINDOWS_API_PUBLISH:-127.0.0.1:$windows_port}
+export ZP_PREFECT_API_URL=${ZP_PREFECT_API_URL:-http://127.0.0.1:$windows_port/api}
+# Whatever a lane left behind when it failed or was stopped: this run's containers, networks
+# and its lab's inventory (the prefix makes them this run's only).
+cleanup() {
+  local ids
+  ids=$(docker ps -aq --filter "name=^$ZP_RUN-" 2>/dev/null || true)
+  # shellcheck disable=SC2086
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
+  docker network ls -q --filter "name=^$ZP_RUN-" | xargs -r docker network rm >/dev/null 2>&1 || true
+  rm -rf "$logs" ".cache/labs/$ZP_LAB_NAME"
+}
+trap cleanup EXIT
 
 # Every lane needs the engine and the image: make them ready once, before the lanes start.
 ensure_docker || exit 1
@@ -60,12 +82,12 @@ lane_lab() {
   [ $# -eq 0 ] || scripts/molecule.sh "$@"
 }
 lane_unit() {
-  "$VENV/bin/pytest" -q --durations=20 tests --ignore=tests/lab || return 1
+  "$VENV/bin/pytest" -q --durations=20 -m containers tests --ignore=tests/lab || return 1
   [ $# -eq 0 ] || scripts/molecule.sh "$@"
 }
 lane_roles() {
   if [ "${TEST_LANES:-two}" != three ]; then
-    "$VENV/bin/pytest" -q --durations=20 tests --ignore=tests/lab || return 1
+    "$VENV/bin/pytest" -q --durations=20 -m containers tests --ignore=tests/lab || return 1
   fi
   [ $# -eq 0 ] || scripts/molecule.sh "$@"
 }
@@ -80,7 +102,7 @@ run_lane() {
 }
 
 if [ "$mode" = three ]; then lanes=(lab unit roles); else lanes=(lab roles); fi
-log "lanes: ${lanes[*]}; scenarios in lane roles: ${roles_scenarios[*]}${unit_scenarios:+; in lane unit: ${unit_scenarios[*]}}${lab_scenarios:+; in lane lab, after the lab tests: ${lab_scenarios[*]}}"
+log "run $ZP_RUN (lab $ZP_LAB_NAME on 127.0.0.1:$LAB_UI_PORT); lanes: ${lanes[*]}; scenarios in lane roles: ${roles_scenarios[*]}${unit_scenarios:+; in lane unit: ${unit_scenarios[*]}}${lab_scenarios:+; in lane lab, after the lab tests: ${lab_scenarios[*]}}"
 start=$SECONDS
 if [ "$mode" = serial ]; then
   run_lane lab "${lab_scenarios[@]}"

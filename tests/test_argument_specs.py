@@ -83,7 +83,8 @@ def include_roles(task: dict) -> list[tuple[str, str]]:
     if not entry:
         return []
     entries = task.get("loop", []) if "{{" in entry else [entry]
-    return [(include["name"], e) for e in entries]
+    assert include["name"].startswith("zoe.prefect."), f"not a FQCN: {include['name']}"
+    return [(include["name"].removeprefix("zoe.prefect."), e) for e in entries]
 
 
 def included_entry_points() -> set[tuple[str, str, str]]:

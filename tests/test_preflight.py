@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, VENV_BIN, run_playbook
+from conftest import ROOT, VENV_BIN, container, run_playbook
+
+# Every case runs against real hosts (containers).
+pytestmark = pytest.mark.containers
 
 NETWORK = "zp-test-preflight"
 SYSTEMD_HOST = "zp-test-ctl"
@@ -29,7 +32,9 @@ SYSTEMD_ARGS = [
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+    """docker with the test's hosts and network named as this run names them (container())."""
+    named = [container(a) if a in (SYSTEMD_HOST, PLAIN_HOST, NETWORK) else a for a in args]
+    return subprocess.run(["docker", *named], capture_output=True, text=True, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +72,7 @@ def host(name: str = SYSTEMD_HOST) -> dict:
     return {
         name: {
             "ansible_connection": "community.docker.docker_api",
+            "ansible_host": container(name),
             "ansible_python_interpreter": "/usr/bin/python3",
         }
     }
@@ -75,7 +81,7 @@ def host(name: str = SYSTEMD_HOST) -> dict:
 def worker() -> dict:
     """A worker host for the worker's checks: another inventory name for the systemd container
     (the preflight play changes nothing, so the two can share it)."""
-    return {"zp-test-worker": host()[SYSTEMD_HOST] | {"ansible_host": SYSTEMD_HOST}}
+    return {"zp-test-worker": host()[SYSTEMD_HOST]}
 
 
 def inventory(control: dict, workers: dict | None = None, **group_vars: object) -> dict:
@@ -111,7 +117,7 @@ def scaled_out_inventory(*groups: str) -> dict:
         hosts = inv["all"]["children"].setdefault(group, {"hosts": {}})["hosts"]
         if hosts:  # the group named again: one more host in it
             name += f"-{len(hosts) + 1}"
-        hosts[name] = host()[SYSTEMD_HOST] | {"ansible_host": SYSTEMD_HOST}
+        hosts[name] = host()[SYSTEMD_HOST]
     return inv
 
 
@@ -457,7 +463,7 @@ def over_ssh(tmp_path: Path, user: str) -> dict:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     subprocess.run(
         [
-            "docker", "exec", "-i", SYSTEMD_HOST, "sh", "-c",
+            "docker", "exec", "-i", container(SYSTEMD_HOST), "sh", "-c",
             f"install -d -m 0700 -o {user} -g {user} /home/{user}/.ssh"
             f" && cat >/home/{user}/.ssh/authorized_keys"
             f" && chown {user}:{user} /home/{user}/.ssh/authorized_keys"
@@ -469,7 +475,8 @@ def over_ssh(tmp_path: Path, user: str) -> dict:
     )  # fmt: skip
     host_key = docker("exec", SYSTEMD_HOST, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout
     address = docker(
-        "inspect", "-f", f"{{{{(index .NetworkSettings.Networks \"{NETWORK}\").IPAddress}}}}",
+        "inspect", "-f",
+        f"{{{{(index .NetworkSettings.Networks \"{container(NETWORK)}\").IPAddress}}}}",
         SYSTEMD_HOST,
     ).stdout.strip()  # fmt: skip
     known_hosts = tmp_path / "known_hosts"

@@ -1,5 +1,6 @@
-"""The project's strategy (plugins/strategy/mitogen_linear.py): Mitogen when it loads, Ansible's
-linear strategy with a warning when it does not.
+"""The lab's strategy (lab/strategy/mitogen_linear.py, an opt-in: scripts/common.sh and the
+tests' ansible_env set it): Mitogen when it loads, Ansible's linear strategy with a warning when
+it does not. The project's ansible.cfg alone, as a user runs it, keeps Ansible's linear.
 
 Which one ran shows on the host: under Mitogen the modules of a play's tasks run in one Python
 interpreter that stays for the run, so two tasks' shells have the same parent process; under
@@ -50,7 +51,13 @@ def run(tmp_path: Path, **env: str) -> tuple[str, bool]:
     return " ".join(out.split()), parents[0] == parents[1]
 
 
-def test_the_project_runs_its_plays_under_mitogen(tmp_path: Path) -> None:
+def test_ansible_cfg_alone_runs_ansibles_linear_strategy(tmp_path: Path) -> None:
+    out, shared = run(tmp_path, ZP_MITOGEN="0")
+    assert not shared, out
+    assert "Mitogen could not be loaded" not in out
+
+
+def test_the_lab_runs_its_plays_under_mitogen(tmp_path: Path) -> None:
     out, shared = run(tmp_path)
     assert shared, out
     assert "Mitogen could not be loaded" not in out

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab.helpers import docker, lab, now, online_since, wait_for
+from lab.helpers import CONTROL, docker, lab, lab_hosts, now, online_since, wait_for
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,21 +28,14 @@ def fleet_put_back() -> Iterator[None]:
     killed is started again and its worker is back ONLINE, so that one failure cannot
     cascade into the tests after it."""
     yield
-    stopped = docker(
-        "ps", "-a", "--filter", "label=zoe-prefect.lab=1", "--filter", "status=exited",
-        "--format", "{{.Names}}",
-    ).split()  # fmt: skip
+    stopped = lab_hosts("status=exited")
     if not stopped:
         return
     since = now()
     docker("start", *stopped)
     workers = {name for name in stopped if "-worker-" in name}
-    if "zp-lab-control" in stopped:
-        workers |= set(
-            docker(
-                "ps", "--filter", "label=zoe-prefect.group=linux_workers", "--format", "{{.Names}}"
-            ).split()
-        )  # fmt: skip
+    if CONTROL in stopped:
+        workers |= set(lab_hosts("label=zoe-prefect.group=linux_workers"))
     wait_for(
         f"the workers ONLINE again after restarting {', '.join(stopped)}",
         lambda: workers <= online_since("linux", since),

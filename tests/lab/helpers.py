@@ -14,12 +14,13 @@ from typing import Any
 
 import httpx
 
-from conftest import ROOT, ansible_env
+from conftest import LAB, LAB_CREDENTIALS, LAB_UI_PORT, ROOT, ansible_env
 
-CLIENT_ENV = ROOT / "inventory" / "lab" / ".credentials" / "client.env"
+CLIENT_ENV = LAB_CREDENTIALS / "client.env"
+CONTROL = f"{LAB}-control"
 # The lab serves its API over HTTPS (prefect_api_tls), published on this machine's loopback;
 # its certificate is checked against the lab's CA, as a user's client does.
-API = "https://127.0.0.1:4200/api"
+API = f"https://127.0.0.1:{LAB_UI_PORT}/api"
 # Moments one test records for a later one to check (tests run in file order).
 MARKS: dict[str, datetime] = {}
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -75,6 +76,13 @@ def docker(*args: str, check: bool = True) -> str:
     ).stdout.strip()
 
 
+def lab_hosts(*filters: str) -> list[str]:
+    """The names of this lab's containers (label zoe-prefect.lab), running ones unless a
+    filter says otherwise (docker ps --filter), e.g. lab_hosts("status=exited", all=True)."""
+    args = [f"--filter=label=zoe-prefect.lab={LAB}", *(f"--filter={f}" for f in filters)]
+    return docker("ps", "-a", *args, "--format", "{{.Names}}").split()
+
+
 def active_since(container: str, unit: str) -> str:
     return docker("exec", container, "systemctl", "show", unit, "-p", "ActiveEnterTimestamp")
 
@@ -118,7 +126,7 @@ def tls() -> ssl.SSLContext:
 
 
 def api(method: str, path: str, body: Any = None, timeout: float = 10) -> Any:
-    """One call to the lab's API (published on 127.0.0.1:4200) with the auth string."""
+    """One call to the lab's API (published on 127.0.0.1:LAB_UI_PORT) with the auth string."""
     response = httpx.request(
         method, f"{API}{path}", json=body, auth=auth(), timeout=timeout, verify=tls()
     )

@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 import time
 
-from conftest import run_playbook
+from conftest import LAB, LAB_INVENTORY, run_playbook
 from lab.helpers import (
+    CONTROL,
     active_since,
     changed_tasks,
     docker,
@@ -25,9 +26,9 @@ def test_make_lab_from_nothing_ends_with_a_completed_smoke_run() -> None:
     result, seconds = lab("up")
     out = result.stdout + result.stderr
     assert result.returncode == 0, failures(out)
-    assert re.search(r"hello/hello: Completed after [\d.]+ s on zp-lab-worker-\d", out), out[-3000:]
+    assert re.search(rf"hello/hello: Completed after [\d.]+ s on {LAB}-worker-\d", out), out[-3000:]
     recap = site_recap(out)
-    assert set(recap) == {"zp-lab-control", "zp-lab-worker-1", "zp-lab-worker-2"}
+    assert set(recap) == {CONTROL, f"{LAB}-worker-1", f"{LAB}-worker-2"}
     assert all(unreachable == failed == 0 for _, unreachable, failed in recap.values())
     figure(f"make lab, 2 workers, base image present: {seconds:.0f} s")
 
@@ -38,27 +39,27 @@ def test_make_lab_again_with_a_third_worker_changes_and_restarts_nothing_else() 
     on the control host is Prometheus's file of node-exporter targets, which gains the new
     host (Prometheus rereads it by itself)."""
     units = {
-        ("zp-lab-control", "prefect-server.service"),
-        ("zp-lab-control", "postgresql@15-main.service"),
-        ("zp-lab-control", "prometheus.service"),
-        ("zp-lab-control", "prefect-exporter.service"),
-        ("zp-lab-worker-1", "prefect-worker@linux.service"),
-        ("zp-lab-worker-2", "prefect-worker@linux.service"),
+        (CONTROL, "prefect-server.service"),
+        (CONTROL, "postgresql@15-main.service"),
+        (CONTROL, "prometheus.service"),
+        (CONTROL, "prefect-exporter.service"),
+        (f"{LAB}-worker-1", "prefect-worker@linux.service"),
+        (f"{LAB}-worker-2", "prefect-worker@linux.service"),
     }
     before = {u: active_since(*u) for u in units}
     result, seconds = lab("up", workers=3)
     out = result.stdout + result.stderr
     assert result.returncode == 0, failures(out)
     recap = site_recap(out)
-    assert recap["zp-lab-worker-3"][0] > 0
-    converged = ("zp-lab-control", "zp-lab-worker-1", "zp-lab-worker-2")
+    assert recap[f"{LAB}-worker-3"][0] > 0
+    converged = (CONTROL, f"{LAB}-worker-1", f"{LAB}-worker-2")
     assert all(recap[h] == (0, 0, 0) for h in converged[1:]), recap
-    assert recap["zp-lab-control"] == (1, 0, 0), recap
-    assert changed_tasks(out.rsplit("PLAY [Check the inventory", 1)[-1], "zp-lab-control") == [
+    assert recap[CONTROL] == (1, 0, 0), recap
+    assert changed_tasks(out.rsplit("PLAY [Check the inventory", 1)[-1], CONTROL) == [
         "prefect_monitoring : Write the scrape targets from the inventory"
     ]
-    assert "zp-lab-worker-3:9100" in docker(
-        "exec", "zp-lab-control", "cat", "/etc/prometheus/zoe-prefect/targets/node.yml"
+    assert f"{LAB}-worker-3:9100" in docker(
+        "exec", CONTROL, "cat", "/etc/prometheus/zoe-prefect/targets/node.yml"
     )
     assert {u: active_since(*u) for u in units} == before
     # Each role's checks ran once in the run, in the preflight play; the roles' own plays
@@ -74,12 +75,12 @@ def test_make_lab_again_with_a_third_worker_changes_and_restarts_nothing_else() 
         ran = re.findall(rf"^TASK \[{re.escape(check)}\]", out, re.M)
         assert len(ran) == 1, f"{check}: {len(ran)} times"
     # The new host's worker runs (systemctl show prints the key even for a unit never started).
-    assert docker("exec", "zp-lab-worker-3", "systemctl", "is-active", "prefect-worker@linux") == (
+    assert docker("exec", f"{LAB}-worker-3", "systemctl", "is-active", "prefect-worker@linux") == (
         "active"
     )
     assert re.fullmatch(
         r"ActiveEnterTimestamp=\S.+",
-        active_since("zp-lab-worker-3", "prefect-worker@linux.service"),
+        active_since(f"{LAB}-worker-3", "prefect-worker@linux.service"),
     )
     figure(
         f"second make lab, LAB_LINUX_WORKERS=3: {seconds:.0f} s, changed=0 on the "
@@ -92,7 +93,7 @@ def test_time_from_run_to_completed() -> None:
     for _ in range(3):
         result = run_deployment("hello/hello", "name=lab-test")
         assert result["state"] == "COMPLETED", result
-        assert result["ran_on"].startswith("zp-lab-worker-")
+        assert result["ran_on"].startswith(f"{LAB}-worker-")
         timings.append(result["seconds"])
     figure(f"hello/hello run to Completed: {', '.join(f'{t:.1f}' for t in timings)} s")
 
@@ -102,9 +103,9 @@ def test_the_fleet_passes_the_whole_fleet_verify() -> None:
     Git source, pool and schedule, the shell flow's logged lines and failure, the parallel
     flow's children spread over the workers, and flows-repository code that cannot pry."""
     start = time.monotonic()
-    result = run_playbook("molecule/default/verify.yml", "inventory/lab")
+    result = run_playbook("molecule/default/verify.yml", str(LAB_INVENTORY))
     out = result.stdout + result.stderr
     assert result.returncode == 0, failures(out)
     recap = site_recap(out)
-    assert recap["zp-lab-control"][1:] == (0, 0), recap
+    assert recap[CONTROL][1:] == (0, 0), recap
     figure(f"molecule/default/verify.yml against the lab: {time.monotonic() - start:.0f} s")

@@ -17,10 +17,10 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Error, Page, Route, expect, sync_playwright
 
-from conftest import ROOT
-from lab.helpers import client_env, docker, figure
+from conftest import LAB_UI_PORT, ROOT
+from lab.helpers import client_env, figure, lab_hosts
 
-UI = "https://127.0.0.1:4200"
+UI = f"https://127.0.0.1:{LAB_UI_PORT}"
 SHOTS = ROOT / ".artifacts" / "browser"
 # No name is looked up: everything but 127.0.0.1 resolves to nothing.
 NO_DNS = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"
@@ -74,16 +74,14 @@ def test_the_ui_in_a_real_browser(chromium: tuple[object, str], tmp_path: Path) 
     auth_string = client_env()["PREFECT_API_AUTH_STRING"]
     manifest = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
     deployments = [d["name"] for d in manifest["deployments"]]
-    workers = docker(
-        "ps", "--filter", "label=zoe-prefect.group=linux_workers", "--format", "{{.Names}}"
-    ).split()  # fmt: skip
+    workers = lab_hosts("status=running", "label=zoe-prefect.group=linux_workers")
     assert deployments and workers
 
     browser = launch(chromium, nss_home(tmp_path / "home", ca))
     refused: list[str] = []
 
     def only_the_lab(route: Route) -> None:
-        if urlsplit(route.request.url).netloc == "127.0.0.1:4200":
+        if urlsplit(route.request.url).netloc == f"127.0.0.1:{LAB_UI_PORT}":
             route.continue_()
         else:
             refused.append(urlsplit(route.request.url).netloc)

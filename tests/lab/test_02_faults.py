@@ -7,7 +7,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from conftest import LAB
 from lab.helpers import (
+    CONTROL,
     MARKS,
     api,
     docker,
@@ -19,7 +21,7 @@ from lab.helpers import (
     wait_for,
 )
 
-WORKERS = ["zp-lab-worker-1", "zp-lab-worker-2", "zp-lab-worker-3"]
+WORKERS = [f"{LAB}-worker-1", f"{LAB}-worker-2", f"{LAB}-worker-3"]
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
@@ -154,7 +156,7 @@ def test_control_host_restarts_lose_nothing() -> None:
         assert after not in {before, "0", ""}, f"{' '.join(what)}: {before!r} -> {after!r}"
         return time.monotonic() - start
 
-    control = "zp-lab-control"
+    control = CONTROL
     timings = {
         "PostgreSQL": restart(
             ["exec", control, "systemctl", "restart", "postgresql"],
@@ -190,7 +192,7 @@ def test_postgresql_is_not_reachable_from_a_worker() -> None:
         "exec", WORKERS[1], "python3", "-c",
         "import socket\n"
         "try:\n"
-        "    socket.create_connection(('zp-lab-control', 5432), timeout=5)\n"
+        f"    socket.create_connection(('{CONTROL}', 5432), timeout=5)\n"
         "    print('connected')\n"
         "except OSError as exc:\n"
         "    print(type(exc).__name__)",
@@ -202,6 +204,6 @@ def test_postgresql_is_not_reachable_from_a_worker() -> None:
         "exec", WORKERS[1], "python3", "-c",
         "import ssl, urllib.request\n"
         "tls = ssl.create_default_context(cafile='/etc/prefect/api-ca.crt')\n"
-        "url = 'https://zp-lab-control:4200/api/health'\n"
+        f"url = 'https://{CONTROL}:4200/api/health'\n"
         "print(urllib.request.urlopen(url, context=tls).status)",
     )  # fmt: skip

@@ -6,14 +6,27 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import yaml
 
-from conftest import ROOT, VENV_BIN, ansible_env, run_playbook
+from conftest import (
+    LAB,
+    LAB_CREDENTIALS,
+    LAB_INVENTORY,
+    LAB_VAULT_PASS,
+    ROOT,
+    VENV_BIN,
+    ansible_env,
+    consumer_playbook,
+    consumer_project,
+    run_playbook,
+)
 from lab.helpers import (
+    CONTROL,
     MARKS,
     api,
     auth,
@@ -29,10 +42,12 @@ from lab.helpers import (
     wait_for,
 )
 
-CREDENTIALS = ROOT / "inventory" / "lab" / ".credentials"
-VAULT = ROOT / "inventory" / "lab" / "group_vars" / "all" / "vault.yml"
-PRIVATE_URL = "http://zp-lab-control/git/zoe-prefect.git"
-WORKERS = ["zp-lab-worker-1", "zp-lab-worker-2", "zp-lab-worker-3"]
+CREDENTIALS = LAB_CREDENTIALS
+VAULT = LAB_INVENTORY / "group_vars" / "all" / "vault.yml"
+PRIVATE_URL = f"http://{CONTROL}/git/zoe-prefect.git"
+WORKERS = [f"{LAB}-worker-1", f"{LAB}-worker-2", f"{LAB}-worker-3"]
+# The lab's group_vars: the committed settings, scripts/lab.sh's lab.yml and the vault.
+LAB_GROUP_VARS = ("main.yml", "lab.yml", "vault.yml")
 
 
 def git_token() -> str:
@@ -78,7 +93,9 @@ def test_the_lab_keeps_its_passwords_in_a_vault() -> None:
     wrong = CREDENTIALS.parent / ".wrong-vault-pass"
     wrong.write_text("not the password\n")
     try:
-        result = run_playbook("site.yml", "inventory/lab", ANSIBLE_VAULT_PASSWORD_FILE=str(wrong))
+        result = run_playbook(
+            "site.yml", str(LAB_INVENTORY), ANSIBLE_VAULT_PASSWORD_FILE=str(wrong)
+        )
     finally:
         wrong.unlink()
     out = " ".join((result.stdout + result.stderr).split())
@@ -92,7 +109,7 @@ def test_the_flows_token_stays_out_of_command_lines_and_clones() -> None:
     yet no process's command line on any worker shows the token, nor does the clone's
     .git/config; without the token the repository cannot be read."""
     anonymous = subprocess.run(
-        ["docker", "exec", "-e", "GIT_TERMINAL_PROMPT=0", "zp-lab-worker-1",
+        ["docker", "exec", "-e", "GIT_TERMINAL_PROMPT=0", f"{LAB}-worker-1",
          "git", "ls-remote", PRIVATE_URL],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -102,7 +119,7 @@ def test_the_flows_token_stays_out_of_command_lines_and_clones() -> None:
         "-e", "GIT_CONFIG_COUNT=1", "-e", f"GIT_CONFIG_KEY_0=http.{PRIVATE_URL}.extraHeader",
         "-e", f"GIT_CONFIG_VALUE_0={git_header()}",
     ]  # fmt: skip
-    authorized = docker("exec", *header, "zp-lab-worker-1", "git", "ls-remote", PRIVATE_URL)
+    authorized = docker("exec", *header, f"{LAB}-worker-1", "git", "ls-remote", PRIVATE_URL)
     assert "refs/heads/main" in authorized
 
     # Every command line on every worker, sampled as fast as ps goes, for the whole run.
@@ -179,11 +196,11 @@ def test_a_host_key_that_changed_is_refused() -> None:
     saved = known.read_text()
     keys = dict(line.split(" ", 1) for line in saved.splitlines())
     assert set(WORKERS) <= set(keys), keys
-    keys["zp-lab-worker-1"] = keys["zp-lab-worker-2"]
+    keys[f"{LAB}-worker-1"] = keys[f"{LAB}-worker-2"]
     known.write_text("".join(f"{name} {key}\n" for name, key in keys.items()))
     try:
         result = subprocess.run(
-            [str(VENV_BIN / "ansible"), "-i", "inventory/lab", "linux_workers", "-m", "ping"],
+            [str(VENV_BIN / "ansible"), "-i", str(LAB_INVENTORY), "linux_workers", "-m", "ping"],
             cwd=ROOT,
             # A fresh connection: an open ControlPersist master would skip the key exchange.
             env=ansible_env(ANSIBLE_SSH_ARGS="-o ControlMaster=no -o ControlPath=none"),
@@ -196,13 +213,13 @@ def test_a_host_key_that_changed_is_refused() -> None:
         known.write_text(saved)
     out = result.stdout + result.stderr
     assert result.returncode != 0, out
-    assert "zp-lab-worker-1 | UNREACHABLE!" in out, out
+    assert f"{LAB}-worker-1 | UNREACHABLE!" in out, out
     # OpenSSH's words under Ansible's linear strategy, Mitogen's under the project's default.
     assert (
         "REMOTE HOST IDENTIFICATION HAS CHANGED" in out
         or "SSH reported an unrecognized or mismatching host key" in out
     ), out
-    assert "zp-lab-worker-2 | SUCCESS" in out and "zp-lab-worker-3 | SUCCESS" in out, out
+    assert f"{LAB}-worker-2 | SUCCESS" in out and f"{LAB}-worker-3 | SUCCESS" in out, out
 
 
 def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
@@ -231,7 +248,7 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
     # failure here cannot change what the backup test sees.
     try:
         start = time.monotonic()
-        result = run_playbook("site.yml", "inventory/lab", "-i", str(ghost), "-vvv")
+        result = run_playbook("site.yml", str(LAB_INVENTORY), "-i", str(ghost), "-vvv")
         out = result.stdout + result.stderr
         seconds = time.monotonic() - start
 
@@ -244,7 +261,7 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
         assert len(linux) == 4 and all(v[1:] == (0, 0) for v in linux.values()), (
             f"{recap}\n{failures(out)}"
         )
-        assert all(v[0] == 0 for h, v in linux.items() if h != "zp-lab-control"), recap
+        assert all(v[0] == 0 for h, v in linux.items() if h != CONTROL), recap
         # With a host in windows_workers the windows pool counts as served: its deployment is
         # unpaused.
         # The registration's summary line ("created: ...; updated: ...; unchanged: ..."), not
@@ -286,7 +303,7 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
         assert all(m == "0o600" for n, m in modes.items() if n not in public), modes
         assert all(m in {"0o600", "0o644"} for m in public.values()), modes
         token_files = ["/etc/prefect/flows-repo.token", "/etc/prefect/flows-repo.git-credentials"]
-        modes = docker("exec", "zp-lab-control", "stat", "-c", "%n %a %U:%G", *[
+        modes = docker("exec", CONTROL, "stat", "-c", "%n %a %U:%G", *[
             "/etc/prefect/server.env", "/etc/prefect/deploy.env", *token_files,
         ])  # fmt: skip
         assert modes.splitlines() == [
@@ -300,10 +317,10 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
         # (playbooks/deploy.yml, the last play of site.yml): the pull steps lose the token
         # reference; the Secret block, the token file and the Git credentials file are gone;
         # and without the Windows host its pool's deployment is paused again.
-        public = {"url": "git://zp-lab-control/zoe-prefect.git", "branch": "main"}
+        public = {"url": f"git://{CONTROL}/zoe-prefect.git", "branch": "main"}
         plain = run_playbook(
             "playbooks/deploy.yml",
-            "inventory/lab",
+            str(LAB_INVENTORY),
             "-e",
             json.dumps({"prefect_flows_repo": public}),
         )
@@ -314,26 +331,24 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
             "POST", "/block_documents/filter", {"block_types": {"slug": {"any_": ["secret"]}}}
         )
         assert "flows-repo-token" not in [b["name"] for b in blocks]
-        left = docker("exec", "zp-lab-control", "ls", "/etc/prefect").split()
+        left = docker("exec", CONTROL, "ls", "/etc/prefect").split()
         assert not {"flows-repo.token", "flows-repo.git-credentials"} & set(left), left
     finally:
         # Back to the lab's own settings (the private repository, no Windows host).
-        back = run_playbook("playbooks/deploy.yml", "inventory/lab")
+        back = run_playbook("playbooks/deploy.yml", str(LAB_INVENTORY))
     assert back.returncode == 0, failures(back.stdout + back.stderr)
     assert "{{ prefect.blocks.secret.flows-repo-token }}" in json.dumps(
         api("POST", "/deployments/filter", {})
     )
 
     # Every service runs as its own non-root user.
-    users = docker(
-        "exec", "zp-lab-control", "ps", "-o", "user=,comm=", "-C", "prefect,postgres,git"
-    )
+    users = docker("exec", CONTROL, "ps", "-o", "user=,comm=", "-C", "prefect,postgres,git")
     assert {u for u, _ in (line.split() for line in users.splitlines())} == {
         "prefect",
         "postgres",
         "nobody",
     }
-    assert set(docker("exec", "zp-lab-worker-1", "ps", "-o", "user=", "-C", "prefect").split()) == {
+    assert set(docker("exec", f"{LAB}-worker-1", "ps", "-o", "user=", "-C", "prefect").split()) == {
         "prefect"
     }
 
@@ -343,12 +358,12 @@ def test_a_scheduled_dump_is_restored_in_place() -> None:
     deployment deleted after that dump is back (same id) once restore.yml restored the newest
     scheduled dump, which stays where it was."""
     folder = "/var/backups/zoe-prefect"
-    timer = docker("exec", "zp-lab-control", "systemctl", "is-enabled", "prefect-db-backup.timer")
+    timer = docker("exec", CONTROL, "systemctl", "is-enabled", "prefect-db-backup.timer")
     assert timer == "enabled"
-    docker("exec", "zp-lab-control", "systemctl", "start", "prefect-db-backup.service")
-    listed = docker("exec", "zp-lab-control", "ls", folder).split()
+    docker("exec", CONTROL, "systemctl", "start", "prefect-db-backup.service")
+    listed = docker("exec", CONTROL, "ls", folder).split()
     assert len(listed) == 1 and re.fullmatch(r"prefect-\d{8}T\d{6}Z\.pgc", listed[0]), listed
-    assert docker("exec", "zp-lab-control", "stat", "-c", "%a %U", f"{folder}/{listed[0]}") == (
+    assert docker("exec", CONTROL, "stat", "-c", "%a %U", f"{folder}/{listed[0]}") == (
         "600 postgres"
     )
     deployments = {d["id"]: d["name"] for d in api("POST", "/deployments/filter", {})}
@@ -357,22 +372,20 @@ def test_a_scheduled_dump_is_restored_in_place() -> None:
     assert victim not in {d["id"] for d in api("POST", "/deployments/filter", {})}
     start = time.monotonic()
     restore = run_playbook(
-        "playbooks/restore.yml", "inventory/lab", "-e", "restore_scheduled=latest"
+        "playbooks/restore.yml", str(LAB_INVENTORY), "-e", "restore_scheduled=latest"
     )
     assert restore.returncode == 0, failures(restore.stdout + restore.stderr)
     figure(f"restore of the newest scheduled dump in place: {time.monotonic() - start:.0f} s")
     restored = {d["id"]: d["name"] for d in api("POST", "/deployments/filter", {})}
     assert restored == deployments
-    assert docker("exec", "zp-lab-control", "ls", folder).split() == listed
+    assert docker("exec", CONTROL, "ls", folder).split() == listed
 
     # backup.yml copies a scheduled dump to the controller, named like its own backups.
-    copy = run_playbook("playbooks/backup.yml", "inventory/lab", "-e", "backup_scheduled=latest")
+    copy = run_playbook("playbooks/backup.yml", str(LAB_INVENTORY), "-e", "backup_scheduled=latest")
     assert copy.returncode == 0, failures(copy.stdout + copy.stderr)
-    fetched = (
-        ROOT / "inventory/lab/.backups" / listed[0].replace("prefect-", "prefect-zp-lab-control-")
-    )
+    fetched = LAB_INVENTORY / ".backups" / listed[0].replace("prefect-", f"prefect-{CONTROL}-")
     assert fetched.stat().st_mode & 0o777 == 0o600
-    size = docker("exec", "zp-lab-control", "stat", "-c", "%s", f"{folder}/{listed[0]}")
+    size = docker("exec", CONTROL, "stat", "-c", "%s", f"{folder}/{listed[0]}")
     assert fetched.stat().st_size == int(size)
 
 
@@ -382,26 +395,28 @@ def test_backup_and_restore_onto_a_fresh_control_host() -> None:
     runs = flow_run_ids()
     assert deployments and runs
     start = time.monotonic()
-    backup = run_playbook("playbooks/backup.yml", "inventory/lab")
+    backup = run_playbook("playbooks/backup.yml", str(LAB_INVENTORY))
     assert backup.returncode == 0, backup.stdout[-3000:]
     dump = Path(re.search(r"Backup of prefect: (\S+\.pgc)", backup.stdout).group(1))
     assert oct(dump.stat().st_mode & 0o777) == "0o600" and dump.stat().st_size > 0
     figure(f"backup: {time.monotonic() - start:.0f} s, {dump.stat().st_size // 1024} KiB")
     # On the control host the dump was written into a folder only postgres can enter.
     folder = "/var/lib/postgresql/zoe-prefect-transfer"
-    assert docker("exec", "zp-lab-control", "stat", "-c", "%a %U", folder).strip() == "700 postgres"
-    assert docker("exec", "zp-lab-control", "ls", "-A", folder).strip() == ""
+    assert docker("exec", CONTROL, "stat", "-c", "%a %U", folder).strip() == "700 postgres"
+    assert docker("exec", CONTROL, "ls", "-A", folder).strip() == ""
 
-    docker("rm", "-f", "zp-lab-control")  # the control host is gone
+    docker("rm", "-f", CONTROL)  # the control host is gone
     start = time.monotonic()
     result, _ = lab("up", workers=3)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert not runs & flow_run_ids()
-    restore = run_playbook("playbooks/restore.yml", "inventory/lab", "-e", f"restore_file={dump}")
+    restore = run_playbook(
+        "playbooks/restore.yml", str(LAB_INVENTORY), "-e", f"restore_file={dump}"
+    )
     assert restore.returncode == 0, restore.stdout[-3000:]
     figure(f"fresh control host + restore: {time.monotonic() - start:.0f} s")
     # The copy restored from is gone from the control host again.
-    assert docker("exec", "zp-lab-control", "ls", "-A", folder).strip() == ""
+    assert docker("exec", CONTROL, "ls", "-A", folder).strip() == ""
 
     restored = {d["id"]: d["name"] for d in api("POST", "/deployments/filter", {})}
     assert restored == deployments
@@ -412,17 +427,45 @@ def test_backup_and_restore_onto_a_fresh_control_host() -> None:
     wait_for(
         "the workers ONLINE with the restored server",
         lambda: (
-            {"zp-lab-worker-1", "zp-lab-worker-2", "zp-lab-worker-3"}
+            {f"{LAB}-worker-1", f"{LAB}-worker-2", f"{LAB}-worker-3"}
             <= online_since("linux", since)
         ),
         timeout=120,
     )
-    # The restored state is what site.yml declares: a converge changes nothing.
-    again, _ = lab("up", workers=3)
-    recap = site_recap(again.stdout)
-    site = again.stdout.rsplit("PLAY [Check the inventory", 1)[-1]
+
+
+def test_the_installed_collection_finds_the_restored_fleet_converged(tmp_path: Path) -> None:
+    """A project of a user's, made as docs/install.md says (its ansible.cfg and
+    requirements.yml, the collection's tarball built from this checkout and installed with
+    ansible-galaxy) with a copy of the lab's inventory: `ansible-playbook zoe.prefect.site`,
+    under Ansible's own linear strategy, changes nothing on the fleet that the clone's site.yml
+    converged and restore.yml restored. So the two entry points are one product, and the
+    restored state is what the playbooks declare."""
+    project = consumer_project(tmp_path / "infra")
+    inventory = project / "inventory"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    for name in ("hosts.yml", "docker.yml", *(f"group_vars/all/{f}" for f in LAB_GROUP_VARS)):
+        shutil.copyfile(LAB_INVENTORY / name, inventory / name)
+    # The lab's secrets stay where they are; the copy finds them where its inventory says.
+    (inventory / ".credentials").symlink_to(LAB_CREDENTIALS)
+    start = time.monotonic()
+    done = consumer_playbook(
+        project, "zoe.prefect.site", ANSIBLE_VAULT_PASSWORD_FILE=str(LAB_VAULT_PASS)
+    )
+    seconds = time.monotonic() - start
+    out = done.stdout + done.stderr
+    assert (
+        str(project / "collections")
+        in consumer_playbook(project, "zoe.prefect.site", "--syntax-check").stdout
+    )
+    assert "mitogen" not in out.lower(), failures(out)
+    recap = site_recap(done.stdout)
+    site = done.stdout.rsplit("PLAY [Check the inventory", 1)[-1]
     changed = {h: changed_tasks(site, h) for h in recap if recap[h][0]}
-    assert again.returncode == 0 and all(c == 0 for c, _, _ in recap.values()), (recap, changed)
+    assert done.returncode == 0, failures(out)
+    assert set(recap) == {CONTROL, *WORKERS}, recap
+    assert all(c == 0 for c, _, _ in recap.values()), (recap, changed)
+    figure(f"zoe.prefect.site from the installed collection (linear), changed=0: {seconds:.0f} s")
 
 
 def test_scheduled_runs_resumed_after_the_restarts() -> None:

@@ -8,8 +8,8 @@ import subprocess
 import time
 from datetime import datetime
 
-from conftest import ROOT, VENV_BIN, ansible_env, run_playbook
-from lab.helpers import api, docker, failures, figure, now, online_since, wait_for
+from conftest import LAB, LAB_INVENTORY, ROOT, VENV_BIN, ansible_env, run_playbook
+from lab.helpers import CONTROL, api, docker, failures, figure, now, online_since, wait_for
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 UNIT = "prefect-worker@linux.service"
@@ -59,7 +59,7 @@ def test_drain_waits_for_the_hosts_run_and_it_takes_no_new_one() -> None:
     orphan = api("POST", f"/deployments/{hello['id']}/create_flow_run", claimed)["id"]
     start = time.monotonic()
     drain = subprocess.Popen(
-        [str(VENV_BIN / "ansible-playbook"), "-i", "inventory/lab", "playbooks/drain.yml"]
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(LAB_INVENTORY), "playbooks/drain.yml"]
         + ["-l", host],
         cwd=ROOT,
         env=ansible_env(),
@@ -99,7 +99,7 @@ def test_drain_waits_for_the_hosts_run_and_it_takes_no_new_one() -> None:
 
     resumed_at = now()
     start = time.monotonic()
-    resume = run_playbook("playbooks/resume.yml", "inventory/lab", "-l", host)
+    resume = run_playbook("playbooks/resume.yml", str(LAB_INVENTORY), "-l", host)
     assert resume.returncode == 0, failures(resume.stdout + resume.stderr)
     assert host in online_since("linux", resumed_at)
     assert docker("exec", host, "systemctl", "is-enabled", UNIT) == "enabled"
@@ -107,12 +107,12 @@ def test_drain_waits_for_the_hosts_run_and_it_takes_no_new_one() -> None:
 
 
 def test_decommission_removes_a_worker_host_and_leaves_the_others_alone() -> None:
-    host = "zp-lab-worker-3"
-    others = ["zp-lab-worker-1", "zp-lab-worker-2"]
+    host = f"{LAB}-worker-3"
+    others = [f"{LAB}-worker-1", f"{LAB}-worker-2"]
     pids = {w: main_pid(w) for w in others}
     assert host in pool_workers()
     start = time.monotonic()
-    result = run_playbook("playbooks/decommission.yml", "inventory/lab", "-l", host)
+    result = run_playbook("playbooks/decommission.yml", str(LAB_INVENTORY), "-l", host)
     assert result.returncode == 0, failures(result.stdout + result.stderr)
     figure(f"decommission of {host}: {time.monotonic() - start:.0f} s")
 
@@ -132,9 +132,7 @@ def test_decommission_removes_a_worker_host_and_leaves_the_others_alone() -> Non
 
     # Monitoring: its node exporter is gone, and Prometheus no longer scrapes it.
     assert docker("exec", host, "dpkg-query", "-W", "prometheus-node-exporter", check=False) == ""
-    targets = docker(
-        "exec", "zp-lab-control", "cat", "/etc/prometheus/zoe-prefect/targets/node.yml"
-    )
+    targets = docker("exec", CONTROL, "cat", "/etc/prometheus/zoe-prefect/targets/node.yml")
     assert host not in targets and all(w in targets for w in others), targets
 
     # The host leaves the inventory (the lab's inventory is its containers).
@@ -146,7 +144,7 @@ def test_drift_names_workers_the_inventory_does_not_have() -> None:
     # decommission): its heartbeat is what registers a worker.
     ghost = "zp-ghost-worker"
     api("POST", "/work_pools/linux/workers/heartbeat", {"name": ghost})
-    report = run_playbook("playbooks/drift.yml", "inventory/lab")
+    report = run_playbook("playbooks/drift.yml", str(LAB_INVENTORY))
     out = " ".join((report.stdout + report.stderr).split())
     assert report.returncode == 0, out
     assert "WARNING: the server knows 1 worker(s) that no host of the inventory runs" in out, out
@@ -156,9 +154,12 @@ def test_drift_names_workers_the_inventory_does_not_have() -> None:
     assert (ROOT / "site.yml").read_text().rstrip().endswith("playbooks/drift.yml")
 
     removed = run_playbook(
-        "playbooks/decommission.yml", "inventory/lab", "-e", f"prefect_decommission_records={ghost}"
+        "playbooks/decommission.yml",
+        str(LAB_INVENTORY),
+        "-e",
+        f"prefect_decommission_records={ghost}",
     )
     assert removed.returncode == 0, failures(removed.stdout + removed.stderr)
     assert ghost not in pool_workers()
-    again = run_playbook("playbooks/drift.yml", "inventory/lab")
+    again = run_playbook("playbooks/drift.yml", str(LAB_INVENTORY))
     assert again.returncode == 0 and "WARNING: the server knows" not in again.stdout

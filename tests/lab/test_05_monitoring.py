@@ -8,9 +8,10 @@ import time
 
 import httpx
 
-from lab.helpers import api, docker, figure, now, online_since, wait_for
+from conftest import LAB, LAB_PROMETHEUS_PORT
+from lab.helpers import CONTROL, api, docker, figure, lab_hosts, now, online_since, wait_for
 
-PROMETHEUS = "http://127.0.0.1:9090/api/v1"
+PROMETHEUS = f"http://127.0.0.1:{LAB_PROMETHEUS_PORT}/api/v1"
 UNIT = "prefect-worker@linux.service"
 
 
@@ -31,16 +32,12 @@ def query(expr: str) -> dict[str, float]:
     return found
 
 
-def lab_hosts() -> list[str]:
-    return docker("ps", "--filter", "label=zoe-prefect.lab=1", "--format", "{{.Names}}").split()
-
-
 def test_prometheus_scrapes_every_target_up_with_the_fleets_numbers() -> None:
-    hosts = sorted(lab_hosts())
+    hosts = sorted(lab_hosts("status=running"))
     expected = {
-        ("prometheus", "zp-lab-control"),
-        ("prefect_exporter", "zp-lab-control"),
-        ("prefect_api", "zp-lab-control"),
+        ("prometheus", CONTROL),
+        ("prefect_exporter", CONTROL),
+        ("prefect_api", CONTROL),
     } | {("node", host) for host in hosts}
 
     def targets_up() -> set | None:
@@ -57,7 +54,7 @@ def test_prometheus_scrapes_every_target_up_with_the_fleets_numbers() -> None:
         w["name"]: w["status"] == "ONLINE"
         for w in api("POST", "/work_pools/linux/workers/filter", {})
     }
-    assert query("prefect_api_up") == {"zp-lab-control": 1.0}
+    assert query("prefect_api_up") == {CONTROL: 1.0}
     # Up to a scrape interval behind the API (a worker record deleted just before, say).
     wait_for(
         "the exporter's workers as the API lists them",
@@ -74,9 +71,9 @@ def test_prometheus_scrapes_every_target_up_with_the_fleets_numbers() -> None:
     finished = query('sum by (pool) (prefect_flow_runs_finished{state="COMPLETED"})')
     assert finished.get("linux", 0) >= 1, finished
     disk = query("prefect_database_filesystem_size_bytes")
-    assert disk["zp-lab-control"] > 0
+    assert disk[CONTROL] > 0
     # The API server's own metrics (/api/metrics, behind its basic auth).
-    assert query('python_info{job="prefect_api"}') == {"zp-lab-control": 1.0}
+    assert query('python_info{job="prefect_api"}') == {CONTROL: 1.0}
 
     # The rules Prometheus loaded are the role's 11, healthy, and none is pending or firing
     # on the healthy fleet (the server's windows pool, which no lab host serves, included).
@@ -87,9 +84,9 @@ def test_prometheus_scrapes_every_target_up_with_the_fleets_numbers() -> None:
 
 
 def test_monitoring_listens_on_the_private_address_only() -> None:
-    for host in lab_hosts():
+    for host in lab_hosts("status=running"):
         listening = docker("exec", host, "ss", "-Htln")
-        ports = {"9100"} | ({"9090", "9423"} if host == "zp-lab-control" else set())
+        ports = {"9100"} | ({"9090", "9423"} if host == CONTROL else set())
         for port in ports:
             lines = [line for line in listening.splitlines() if f":{port} " in line]
             assert lines, f"{host}: nothing listens on {port}\n{listening}"
@@ -99,7 +96,7 @@ def test_monitoring_listens_on_the_private_address_only() -> None:
 
 
 def test_a_stopped_worker_makes_its_alert_go_pending() -> None:
-    host = "zp-lab-worker-1"
+    host = f"{LAB}-worker-1"
     stopped = time.monotonic()
     docker("exec", host, "systemctl", "stop", UNIT)
     try:

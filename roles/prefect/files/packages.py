@@ -192,7 +192,7 @@ def cmd_wheelhouse(directory: Path, target_name: str, cache: Path, pip_args: lis
         raise PackagesError(
             f"no lock for {target_name} in {directory} (it has "
             f"{', '.join(sorted(p.stem for p in directory.glob('*-cp*.txt'))) or 'none'}); "
-            "run `make lock` (see the README, 'Host packages')"
+            "run `make lock` (see docs/install.md, 'Host packages')"
         )
     inputs = directory / INPUTS
     if not inputs.exists() or header_hash(lock) != sha256(inputs.read_bytes()):

@@ -1,10 +1,11 @@
-"""The project's strategy: Ansible's `linear`, run through Mitogen when it can be.
+"""The lab's strategy (an opt-in: scripts/common.sh, tests/conftest.py and the molecule config
+set ANSIBLE_STRATEGY=mitogen_linear with this folder as ANSIBLE_STRATEGY_PLUGINS): Ansible's
+`linear`, run through Mitogen when it can be. Not part of the collection.
 
 Mitogen (the `mitogen` package in requirements.txt) keeps one Python interpreter per host and
 account for the whole run and sends each module to it, instead of starting a new Python that
-unpacks the module for every task. Measured on the lab (control host + 2 workers), a run of
-site.yml that changes nothing: 60-69 s and 84-85 s of machine CPU, against 100-132 s and
-130-179 s with `linear` alone.
+unpacks the module for every task: a run that changes nothing takes markedly less time and
+CPU (docs/performance.md).
 
 Without an importable Mitogen that supports the installed ansible-core, this module is plain
 `linear`, with a warning that says why. To run without Mitogen on purpose:
