@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 LAB_LINUX_WORKERS ?= 2
 # molecule scenarios run by `make test`. molecule/default (the whole fleet) is not among them:
 # the lab tests converge the same fleet and run its verify playbook against it.
-SCENARIOS ?= postgresql prefect_server prefect_worker upgrade windows ha
+SCENARIOS ?= postgresql prefect_server prefect_worker windows ha
 
 # Host packages: the hash-locked locks (make lock) and the wheelhouses built from them.
 LOCK_DIR ?= roles/prefect/files/locks
