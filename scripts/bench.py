@@ -1,8 +1,10 @@
 """`make bench`: how fast the lab converges, installs and dispatches, each figure beside a floor
 measured in the same run (these machines are noisy, so ratios travel better than seconds).
 
-It drives the real lab (scripts/lab.sh), from `make lab-down`, and prints a table; a JSON copy
-goes to .bench/bench.json. It is a benchmark, not a test: it asserts nothing.
+It drives the real lab (scripts/lab.sh; ZP_LAB_NAME, LAB_INVENTORY and LAB_UI_PORT as there),
+from `make lab-down`, and prints a table; the JSON goes to docs/data/bench.json, from which
+`make docs` renders docs/performance.md with its sizing table. It is a benchmark, not a test:
+it asserts nothing.
 
     make bench                        # BENCH_SCALE="2 8 16" converges fresh fleets of that size
     BENCH_SCALE="" make bench         # without the scaling curve
@@ -19,17 +21,36 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-CLIENT_ENV = ROOT / "inventory" / "lab" / ".credentials" / "client.env"
-API = "https://127.0.0.1:4200/api"
+LAB = os.environ.get("ZP_LAB_NAME") or "zp-lab"
+INVENTORY = Path(
+    os.environ.get("LAB_INVENTORY")
+    or (ROOT / "inventory" / "lab" if LAB == "zp-lab" else ROOT / ".cache" / "labs" / LAB)
+)
+CONTROL, WORKER_1, WORKER_2 = f"{LAB}-control", f"{LAB}-worker-1", f"{LAB}-worker-2"
+CLIENT_ENV = INVENTORY / ".credentials" / "client.env"
+API = f"https://127.0.0.1:{os.environ.get('LAB_UI_PORT') or 4200}/api"
+OUT = ROOT / "docs" / "data" / "bench.json"
+# Poll intervals whose cost is measured (Prefect's default is 10 s, the role's 2 s).
+POLL_INTERVALS = [1, 2, 5, 10]
+POLL_WORKERS = 20
 PACKAGES = ROOT / "roles" / "prefect" / "files" / "packages.py"
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", re.M)
 rows: list[dict] = []
+T = TypeVar("T")
+# Flow runs at a time per worker in the lab (prefect_worker_limit).
+WORKER_LIMIT = yaml.safe_load((ROOT / "inventory/lab/group_vars/all/main.yml").read_text())[
+    "prefect_worker_limit"
+]
 
 
 def sh(*cmd: str, env: dict | None = None, check: bool = True) -> tuple[str, float]:
@@ -200,19 +221,21 @@ def cpu_seconds(container: str) -> float:
     raise RuntimeError(f"no CPU accounting found for container {container} under {root}")
 
 
-def poll_cost(workers: int, intervals: list[int], window: float = 60) -> None:
+def poll_cost(workers: int, intervals: list[int], window: float = 60) -> dict[str, float]:
     """What polling costs the control host: `workers` extra worker processes (spread over the
     lab's worker containers, on a pool of their own so that they take no run) polling every
     N s; the control container's CPU (the server, PostgreSQL and the lab's Git server, which
-    is idle then) over `window` s, against the same with none."""
-    hosts = ["zp-lab-worker-1", "zp-lab-worker-2"]
+    is idle then) over `window` s, against the same with none. Returns, per interval, the CPU
+    one more polling worker costs the control host, in % of a core."""
+    hosts = [WORKER_1, WORKER_2]
 
     def load() -> float:
-        before = cpu_seconds("zp-lab-control")
+        before = cpu_seconds(CONTROL)
         time.sleep(window)
-        return (cpu_seconds("zp-lab-control") - before) / window * 100
+        return (cpu_seconds(CONTROL) - before) / window * 100
 
     idle = load()
+    per_worker = {}
     for interval in intervals:
         for i in range(workers):
             start = (
@@ -224,12 +247,50 @@ def poll_cost(workers: int, intervals: list[int], window: float = 60) -> None:
             sh("docker", "exec", "-d", hosts[i % 2], "sh", "-c", start)
         time.sleep(20)  # let every worker start and settle into its polling
         try:
-            row(f"control host CPU, {workers} workers polling every {interval} s", load(), "%",
+            busy = load()
+            row(f"control host CPU, {workers} workers polling every {interval} s", busy, "%",
                 idle, "no extra worker")  # fmt: skip
+            per_worker[str(interval)] = round(max(busy - idle, 0) / workers, 3)
         finally:
             for host in hosts:
                 sh("docker", "exec", host, "pkill", "-f", "bench-poll", check=False)
     api("DELETE", "/work_pools/bench-poll")
+    return per_worker
+
+
+def database_connections() -> int:
+    """Connections to Prefect's database on the control host (pg_stat_activity)."""
+    out, _ = sh(
+        "docker", "exec", CONTROL, "runuser", "-u", "postgres", "--", "psql", "-Atc",
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'prefect'",
+    )  # fmt: skip
+    return int(out.strip().splitlines()[-1])
+
+
+def sampled(
+    action: Callable[[], T], sample: Callable[[], int], every: float = 0.5
+) -> tuple[T, int]:
+    """Run `action` while `sample` is taken every `every` s; its result and the samples' max."""
+    seen: list[int] = []
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.is_set():
+            seen.append(sample())
+            done.wait(every)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        return action(), max(seen or [0])
+    finally:
+        done.set()
+        thread.join()
+
+
+def memory_gib() -> int:
+    kib = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in ln)
+    return round(int(kib.split()[1]) / 2**20)
 
 
 def main() -> int:
@@ -263,12 +324,12 @@ def main() -> int:
     lab(2)  # back to two workers for the dispatch figures
 
     for unit in ("prefect-worker@linux.service",):
-        for worker in ("zp-lab-worker-1", "zp-lab-worker-2"):
+        for worker in (WORKER_1, WORKER_2):
             sh("docker", "exec", worker, "systemctl", "is-active", unit)
     query = float(
         re.search(
             r"PREFECT_WORKER_QUERY_SECONDS=(\d+)",
-            sh("docker", "exec", "zp-lab-worker-1", "cat", "/etc/prefect/worker.env")[0],
+            sh("docker", "exec", WORKER_1, "cat", "/etc/prefect/worker.env")[0],
         ).group(1)
     )
     waits, polls, starts = dispatch(12)
@@ -281,29 +342,37 @@ def main() -> int:
         "poll/2")  # fmt: skip
     row("  of which: Pending->Running p50 (start)", statistics.median(starts), "s", floor["import"],
         "import prefect")  # fmt: skip
-    two, runs = burst(20)
+    at_rest = database_connections()
+    (two, runs), busy_connections = sampled(lambda: burst(20), database_connections)
     each = statistics.median(
         seconds_between(r["start_time"], r["end_time"])
         for r in runs
         if r["start_time"] and r["end_time"]
     )
     row("burst of 20 on 2 workers (limit 2)", two, "s", each * 20 / 4, "20 x run / 4 slots")
-    sh("docker", "exec", "zp-lab-worker-2", "systemctl", "stop", "prefect-worker@linux.service")
+    sh("docker", "exec", WORKER_2, "systemctl", "stop", "prefect-worker@linux.service")
     try:
         one, _ = burst(20)
     finally:
         sh(
             "docker",
             "exec",
-            "zp-lab-worker-2",
+            WORKER_2,
             "systemctl",
             "start",
             "prefect-worker@linux.service",
         )
     row("burst of 20 on 1 worker", one, "s", two, "burst on 2 workers")
+    row("PostgreSQL connections of the server, in a burst", busy_connections, "", at_rest,
+        "at rest")  # fmt: skip
+    sizing = {
+        "burst": {"runs": 20, "seconds": round(two, 2), "slots": 2 * WORKER_LIMIT,
+                  "run_seconds": round(each, 2)},
+        "server_connections": {"at_rest": at_rest, "busy": busy_connections},
+    }  # fmt: skip
 
     if os.environ.get("BENCH_POLL", "1") == "1":
-        poll_cost(20, [1, 2, 5])
+        sizing["poll_cpu_percent_per_worker"] = poll_cost(POLL_WORKERS, POLL_INTERVALS)
 
     scale = [int(n) for n in os.environ.get("BENCH_SCALE", "2 8 16").split()]
     base = None
@@ -318,10 +387,19 @@ def main() -> int:
         lab(2, "down")
         lab(2)
 
-    out_dir = ROOT / ".bench"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"JSON: {out_dir / 'bench.json'}")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    commit = sh("git", "rev-parse", "--short", "HEAD", check=False)[0].strip()
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": commit,
+        "machine": {"cores": os.cpu_count(), "memory_gib": memory_gib()},
+        "worker_query_seconds": query,
+        "worker_limit": WORKER_LIMIT,
+        "rows": rows,
+        "sizing": sizing,
+    }
+    OUT.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"JSON: {OUT.relative_to(ROOT)} (make docs renders docs/performance.md)")
     return 0
 
 

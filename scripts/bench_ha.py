@@ -7,9 +7,11 @@ round sends the same fixed number of `POST /api/flow_runs/filter` requests, a fi
 time, from this machine to HAProxy (over HTTPS with the scenario's prefect_api_tls): once with
 one replica in service (the other drained with `prefect-lb-replica drain`), once with both.
 The figure is the ratio of the medians, each beside its floor (one replica) measured in the
-same run, since these machines are noisy. Per round it also reads how much CPU
-each host (container) used and how busy the whole machine was. Traffic goes only to the
-scenario's own containers. It is a benchmark, not a test: it asserts nothing.
+same run, since these machines are noisy. Per round it also reads how much CPU each host
+(container) used, how busy the whole machine was, and how many connections each host held to
+PostgreSQL. Traffic goes only to the scenario's own containers. The JSON goes to
+docs/data/bench_ha.json, from which `make docs` renders docs/performance.md. It is a
+benchmark, not a test: it asserts nothing.
 
     make bench-ha                                   # 3 rounds of 1500 requests, 16 at a time
     BENCH_HA_ROUNDS=5 BENCH_HA_REQUESTS=3000 make bench-ha
@@ -24,6 +26,7 @@ import ssl
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,14 +34,18 @@ import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PREFIX = "zp-mol-ha-"
-NETWORK = "zp-mol-ha"
+# Docker's names carry a run's prefix (ZP_RUN, molecule/resources/create.yml); HAProxy knows
+# the replicas by their inventory names.
+RUN = os.environ.get("ZP_RUN") or "zp"
+PREFIX = f"{RUN}-mol-ha-"
+NETWORK = f"{RUN}-mol-ha"
 LB = f"{PREFIX}lb"
 REPLICAS = [f"{PREFIX}api-1", f"{PREFIX}api-2"]
+CONTROL = f"{PREFIX}control"
 REQUESTS = int(os.environ.get("BENCH_HA_REQUESTS", "1500"))
 CONCURRENCY = int(os.environ.get("BENCH_HA_CONCURRENCY", "16"))
 ROUNDS = int(os.environ.get("BENCH_HA_ROUNDS", "3"))
-OUT = ROOT / ".bench" / "bench_ha.json"
+OUT = ROOT / "docs" / "data" / "bench_ha.json"
 
 
 def sh(*cmd: str, check: bool = True) -> str:
@@ -59,6 +66,8 @@ def ensure_scenario() -> None:
     print("molecule/ha is not up: molecule converge -s ha (about 3 min)", flush=True)
     env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
     env.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
+    # The same scenario state as `make lab-ha` (scripts/lab-ha.sh).
+    env.setdefault("MOLECULE_EPHEMERAL_DIRECTORY", str(ROOT / ".cache" / "molecule" / "lab-ha"))
     # At the pinned release: the scenario converges at the one before, for its upgrade test.
     defaults = yaml.safe_load((ROOT / "roles/prefect/defaults/main.yml").read_text())
     version = defaults["prefect_version"]
@@ -124,9 +133,29 @@ def machine_ticks() -> tuple[int, int]:
 def set_replicas(n: int) -> None:
     """n replicas in service in HAProxy, the others drained (maintenance)."""
     for replica in REPLICAS[n:]:
-        sh("docker", "exec", LB, "/usr/local/sbin/prefect-lb-replica", "drain", replica)
+        sh("docker", "exec", LB, "/usr/local/sbin/prefect-lb-replica", "drain", inventory(replica))
     for replica in REPLICAS[:n]:
-        sh("docker", "exec", LB, "/usr/local/sbin/prefect-lb-replica", "ready", replica)
+        sh("docker", "exec", LB, "/usr/local/sbin/prefect-lb-replica", "ready", inventory(replica))
+
+
+def inventory(container: str) -> str:
+    """The inventory name of a scenario's container."""
+    return "zp-" + container.removeprefix(f"{RUN}-")
+
+
+def database_connections(addresses: dict[str, str]) -> dict[str, int]:
+    """Connections to Prefect's database on the control host, per client host."""
+    out = sh(
+        "docker", "exec", CONTROL, "runuser", "-u", "postgres", "--", "psql", "-AtF", " ", "-c",
+        "SELECT client_addr, count(*) FROM pg_stat_activity WHERE datname = 'prefect'"
+        " GROUP BY client_addr",
+    )  # fmt: skip
+    found: dict[str, int] = {}
+    for line in out.splitlines():
+        addr, _, count = line.rpartition(" ")
+        host = addresses.get(addr, addr or "local").removeprefix(PREFIX)
+        found[host] = found.get(host, 0) + int(count)
+    return found
 
 
 async def load(api: str, auth: tuple[str, str], verify: ssl.SSLContext | bool) -> tuple[float, int]:
@@ -158,7 +187,23 @@ def measure(
     cpu_before = {h: cpu_seconds(h) for h in hosts}
     busy_before, total_before = machine_ticks()
     client_before = time.process_time()
-    seconds, failed = asyncio.run(load(api, auth, verify))
+    addresses = {address(h): h for h in hosts}
+    peaks: dict[str, int] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            for host, count in database_connections(addresses).items():
+                peaks[host] = max(peaks.get(host, 0), count)
+            done.wait(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        seconds, failed = asyncio.run(load(api, auth, verify))
+    finally:
+        done.set()
+        sampler.join()
     client = (time.process_time() - client_before) / seconds
     busy_after, total_after = machine_ticks()
     cpu = {h: (cpu_seconds(h) - cpu_before[h]) / seconds for h in hosts}
@@ -171,6 +216,7 @@ def measure(
         "machine_busy": round((busy_after - busy_before) / (total_after - total_before), 3),
         "cpu_cores": {h.removeprefix(PREFIX): round(c, 3) for h, c in cpu.items() if c == c},
         "client_cpu_cores": round(client, 3),
+        "database_connections": dict(sorted(peaks.items())),
     }
     busiest = sorted(result["cpu_cores"].items(), key=lambda kv: -kv[1])[:3]
     print(
@@ -209,15 +255,25 @@ def main() -> None:
         sys.exit(f"{failed} requests failed in the rounds: no figure")
     one = statistics.median(r["per_second"] for r in results if r["replicas"] == 1)
     two = statistics.median(r["per_second"] for r in results if r["replicas"] == 2)
+    both = [r["database_connections"] for r in results if r["replicas"] == 2]
     summary = {
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": sh("git", "rev-parse", "--short", "HEAD", check=False),
+        "requests": REQUESTS,
+        "concurrency": CONCURRENCY,
         "one_replica_per_second": one,
         "two_replicas_per_second": two,
         "ratio": round(two / one, 2),
         "cores": cores,
+        # The most connections one host of each kind held, over the rounds with 2 replicas.
+        "database_connections_peak": {
+            kind: max((n for r in both for h, n in r.items() if h.startswith(kind)), default=0)
+            for kind in ("api-", "services-")
+        },
         "rounds": results,
     }
     print(f"median: 2 replicas {two:.1f} req/s, 1 replica {one:.1f} (floor): {two / one:.2f}x")
-    OUT.parent.mkdir(exist_ok=True)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"written to {OUT.relative_to(ROOT)}; molecule destroy -s ha removes the hosts")
 
