@@ -2,8 +2,8 @@
 # The scaled-out shape as a lab on this machine: molecule/ha's hosts (the control host with
 # PostgreSQL and the background services, two more hosts of background services, two API
 # replicas, three Redis hosts with Sentinel, HAProxy, two workers), converged by site.yml at the pinned release and left
-# running, with HAProxy published on 127.0.0.1:4300. The same containers as `molecule test -s
-# ha`: not both at once.
+# running, with HAProxy published on 127.0.0.1:4300 (ZP_HA_UI_PORT). The same containers as a
+# `molecule test -s ha` typed by hand: not both at once (`make test` names its own, ZP_RUN).
 #
 # usage: scripts/lab-ha.sh up|down|env
 set -euo pipefail
@@ -15,15 +15,12 @@ cd "$here"
 export PATH="$VENV/bin:$PATH"
 export ANSIBLE_CONFIG=${ANSIBLE_CONFIG:-$here/ansible.cfg}
 export NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0
-port=4300
+port=${ZP_HA_UI_PORT:-4300}
 url="https://127.0.0.1:${port}/api"
-
-# molecule's folder of the scenario (its inventory, with the generated credentials).
-credentials() {
-  local dir
-  dir=$(ls -dt "$HOME"/.ansible/tmp/molecule.*.ha 2>/dev/null | head -1)
-  echo "${dir:-$HOME/.ansible/tmp/molecule.NONE.ha}/inventory/.credentials"
-}
+# The scenario's state (its inventory, with the generated credentials), in a folder of the
+# lab's own.
+export MOLECULE_EPHEMERAL_DIRECTORY=${MOLECULE_EPHEMERAL_DIRECTORY:-$here/.cache/molecule/lab-ha}
+credentials() { echo "$MOLECULE_EPHEMERAL_DIRECTORY/inventory/.credentials"; }
 
 cmd_up() {
   local version start=$SECONDS

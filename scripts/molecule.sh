@@ -43,6 +43,12 @@ windows_without_host() {
 report=()
 for scenario in "$@"; do
   start=$SECONDS
+  # A test run (ZP_RUN) keeps each scenario's state (inventory, SSH keys, credentials) in a
+  # folder of its own: molecule's default folder is named after this checkout's folder name
+  # and the scenario only, and would be shared with another run or with `make lab-ha`.
+  if [ -n "${ZP_RUN:-}" ]; then
+    export MOLECULE_EPHEMERAL_DIRECTORY="$here/.cache/molecule/$ZP_RUN/$scenario"
+  fi
   if [ "$scenario" = windows ] && [ -z "${ZP_WINDOWS_HOST:-}" ]; then
     # No Windows host given: the scenario up to the Windows host, with an address that does
     # not answer. The control host must converge; the Windows host alone must fail.

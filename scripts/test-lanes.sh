@@ -50,7 +50,7 @@ cleanup() {
   # shellcheck disable=SC2086
   [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
   docker network ls -q --filter "name=^$ZP_RUN-" | xargs -r docker network rm >/dev/null 2>&1 || true
-  rm -rf "$logs" ".cache/labs/$ZP_LAB_NAME"
+  rm -rf "$logs" ".cache/labs/$ZP_LAB_NAME" ".cache/molecule/$ZP_RUN"
 }
 trap cleanup EXIT
 
