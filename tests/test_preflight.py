@@ -338,7 +338,8 @@ BAD_INPUTS = [
     (
         "api-replicas-without-a-load-balancer",
         scaled_out_inventory("prefect_api", "prefect_redis"),
-        "so the control host serves no API, but prefect_api_url is http://zp-test-ctl:4200/api:"
+        f"so the control host serves no API, but prefect_api_url is http://{container(SYSTEMD_HOST)}"
+        ":4200/api:"
         " put a host in prefect_lb (HAProxy), or give your own load balancer's URL",
     ),
     (
@@ -364,7 +365,8 @@ BAD_INPUTS = [
         # that cannot start.
         "controller-with-become",
         controller_with_become(),
-        "With Mitogen, the project's strategy, localhost follows the inventory's ansible_become",
+        "With Mitogen (the strategy the lab opts in to), localhost follows the inventory's"
+        " ansible_become",
     ),
 ]
 

@@ -56,7 +56,7 @@ def test_make_lab_again_with_a_third_worker_changes_and_restarts_nothing_else() 
     assert all(recap[h] == (0, 0, 0) for h in converged[1:]), recap
     assert recap[CONTROL] == (1, 0, 0), recap
     assert changed_tasks(out.rsplit("PLAY [Check the inventory", 1)[-1], CONTROL) == [
-        "prefect_monitoring : Write the scrape targets from the inventory"
+        "zoe.prefect.prefect_monitoring : Write the scrape targets from the inventory"
     ]
     assert f"{LAB}-worker-3:9100" in docker(
         "exec", CONTROL, "cat", "/etc/prometheus/zoe-prefect/targets/node.yml"

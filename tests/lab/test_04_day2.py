@@ -151,7 +151,7 @@ def test_drift_names_workers_the_inventory_does_not_have() -> None:
     assert f"{ghost} in pool linux (ONLINE" in out, out
     assert f"-e prefect_decommission_records={ghost}" in out, out
     # site.yml ends with this report.
-    assert (ROOT / "site.yml").read_text().rstrip().endswith("playbooks/drift.yml")
+    assert (ROOT / "playbooks" / "site.yml").read_text().rstrip().endswith("drift.yml")
 
     removed = run_playbook(
         "playbooks/decommission.yml",
