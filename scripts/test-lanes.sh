@@ -42,6 +42,7 @@ export ZP_HA_UI_PORT=${ZP_HA_UI_PORT:-$(free_port)}
 windows_port=$(free_port)
 export ZP_WINDOWS_API_PUBLISH=${ZP_WINDOWS_API_PUBLISH:-127.0.0.1:$windows_port}
 export ZP_PREFECT_API_URL=${ZP_PREFECT_API_URL:-http://127.0.0.1:$windows_port/api}
+export ZP_WINDOWS_GIT_PUBLISH=${ZP_WINDOWS_GIT_PUBLISH:-127.0.0.1:$(free_port)}
 # Whatever a lane left behind when it failed or was stopped: this run's containers, networks
 # and its lab's inventory (the prefix makes them this run's only).
 cleanup() {

@@ -2,11 +2,14 @@
 
 No Windows host exists here, so what can be checked without one is checked here: the worker
 service's arguments, its environment block (PATH, encoding, API settings, health port per pool)
-and the account logic (local user, domain account, gMSA, LocalSystem).
+and the account logic (local user, domain account, gMSA, LocalSystem); and what the role reads
+back from the host (NSSM's version, Chocolatey's packages, files waiting for a restart, the
+processes of a drain), given as the modules return it.
 """
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
 import pytest
@@ -45,12 +48,41 @@ SHOWN = [
     "_prefect_worker_win_venv",
     "_prefect_win_venv_dir",
 ]
+# What the cases of the fixture `cases` show.
+SHOWN_CASES = [
+    "_prefect_worker_nssm_output",
+    "_prefect_worker_nssm_version",
+    "_prefect_worker_win_password",
+    "_prefect_worker_win_needs_logon_right",
+    "_prefect_worker_win_virtual_account_ok",
+    "_prefect_worker_win_python_dir",
+    "_prefect_worker_win_python_acl",
+    "_prefect_worker_win_upgrades",
+    "_prefect_worker_win_pending_renames",
+    "_prefect_worker_win_putback_runs",
+    "_prefect_worker_win_prune_argv",
+]
+INSTALL_TASKS = yaml.safe_load(
+    (ROOT / "roles" / "prefect_worker" / "tasks" / "install-Windows.yml").read_text()
+)
+
+
+def assert_conditions(path: Path) -> list[str]:
+    """Every condition the assert tasks of a task file check, as written."""
+    conditions = []
+    for task in yaml.safe_load(path.read_text()):
+        that = task.get("ansible.builtin.assert", {}).get("that", [])
+        conditions += that if isinstance(that, list) else [that]
+    return conditions
+
+
+PREFLIGHT_CONDITIONS = assert_conditions(
+    ROOT / "roles" / "prefect_worker" / "tasks" / "preflight.yml"
+)
 # What install-Windows.yml hands the prefect role's venv-Windows entry point.
 VENV_INPUTS = next(
     task["vars"]
-    for task in yaml.safe_load(
-        (ROOT / "roles" / "prefect_worker" / "tasks" / "install-Windows.yml").read_text()
-    )
+    for task in INSTALL_TASKS
     if task.get("ansible.builtin.include_role", {}).get("tasks_from") == "venv-Windows"
 )
 # What the prefect role's packages.yml sets before the Windows tasks use it.
@@ -64,11 +96,15 @@ PACKAGES_FACTS = {
 }
 
 
-def render(tmp_path: Path, settings: dict | None = None) -> list[dict]:
-    """The Windows variables for each pool of a Windows worker (item/index as in the role).
+def render_cases(
+    folder: Path, cases: dict[str, dict], shown: list[str] = SHOWN
+) -> dict[str, list[dict]]:
+    """The Windows variables for each pool of a Windows worker (item/index as in the role), for
+    each case in one ansible-playbook run: {case: [variables of each pool]}.
 
-    The role's defaults and vars are loaded as play vars; `settings` are given as task vars,
-    which take precedence over them as inventory variables take precedence over role defaults.
+    The role's defaults and vars are loaded as play vars; a case's settings are given as task
+    vars, which take precedence over them as inventory variables take precedence over role
+    defaults (and stand for what the role registers from the host).
     """
     host = {"ansible_connection": "local"}
     inventory = {
@@ -84,26 +120,37 @@ def render(tmp_path: Path, settings: dict | None = None) -> list[dict]:
             "name": "Render the Windows worker variables",
             "hosts": "win-01.example",
             "gather_facts": False,
+            # Ansible's own strategy: the tests' default, Mitogen, costs more per task on a local
+            # host, and a run renders many cases, a task each.
+            "strategy": "ansible.builtin.linear",
             "vars_files": [str(p) for p in VARS_FILES],
             "tasks": [
                 {
-                    "name": "Render",
-                    "ansible.builtin.debug": {"msg": {name: f"{{{{ {name} }}}}" for name in SHOWN}},
+                    "name": name,
+                    "ansible.builtin.debug": {"msg": {v: f"{{{{ {v} }}}}" for v in shown}},
                     "loop": "{{ prefect_worker_pools }}",
                     "loop_control": {"index_var": "index"},
                     "vars": {"ansible_facts": {"env": {"SystemRoot": "C:\\Windows"}}}
                     | PACKAGES_FACTS
                     | VENV_INPUTS
-                    | (settings or {}),
+                    | settings,
                 }
+                for name, settings in cases.items()
             ],
         }
     ]
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    report = json_playbook(tmp_path / "play.yml", tmp_path / "hosts.yml")
-    results = report["plays"][0]["tasks"][0]["hosts"]["win-01.example"]["results"]
-    return [r["msg"] for r in results]
+    (folder / "play.yml").write_text(yaml.safe_dump(play))
+    (folder / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    report = json_playbook(folder / "play.yml", folder / "hosts.yml")
+    return {
+        task["task"]["name"]: [r["msg"] for r in task["hosts"]["win-01.example"]["results"]]
+        for task in report["plays"][0]["tasks"]
+    }
+
+
+def render(tmp_path: Path, settings: dict | None = None) -> list[dict]:
+    """The Windows variables for each pool of a Windows worker, for one case."""
+    return render_cases(tmp_path, {"Render": settings or {}})["Render"]
 
 
 def test_default_windows_worker(tmp_path: Path) -> None:
@@ -137,6 +184,7 @@ def test_default_windows_worker(tmp_path: Path) -> None:
     assert pool["_prefect_worker_win_needs_password"] is True
     assert pool["_prefect_worker_win_dirs"] == [
         "C:\\ProgramData\\Prefect",
+        "C:\\ProgramData\\Prefect\\bin",
         "C:\\ProgramData\\Prefect\\home",
         "C:\\ProgramData\\Prefect\\logs",
         "C:\\ProgramData\\Prefect\\work",
@@ -166,7 +214,7 @@ def test_one_service_per_pool_with_its_own_health_port(tmp_path: Path) -> None:
         ("LocalSystem", "LocalSystem", False),
         ("NT AUTHORITY\\LocalService", "NT AUTHORITY\\LocalService", False),
         # A virtual account: Windows manages it, no password, no user right to grant.
-        ("NT SERVICE\\prefect-worker", "NT SERVICE\\prefect-worker", False),
+        ("NT SERVICE\\prefect-worker-windows", "NT SERVICE\\prefect-worker-windows", False),
     ],
 )
 def test_service_accounts(
@@ -273,6 +321,11 @@ def test_nssm_settings_append_the_log_and_leave_flow_runs_alone(tmp_path: Path) 
     assert (values["AppStopMethodSkip"], values["AppKillProcessTree"]) == (
         ("dword", 7), ("dword", 0),
     )  # fmt: skip
+    # NSSM 2.24-101 checks the size at start with AppRotateDelay in place of the high word of
+    # the size (io.cpp: rotate_file(..., rotate_seconds, rotate_bytes_low, rotate_bytes_high,
+    # rotate_delay, ...) against io.h's (..., seconds, delay, low, high, ...)): 0 there rotates
+    # the log at every start, 1 only at 4 GiB.
+    assert values["AppRotateDelay"] == ("dword", 1)
     kind, lines = values["AppEnvironmentExtra"]
     assert kind == "multistring"
     env = pool["_prefect_worker_win_environment"]
@@ -310,7 +363,12 @@ def test_passwords_generated_given_and_their_fingerprint(tmp_path: Path) -> None
     account, and does not hold the password."""
     (local,) = render(tmp_path)
     generated = tmp_path / ".credentials" / "windows_service_password_win-01.example"
-    assert local["_prefect_worker_win_password"] == generated.read_text().strip()
+    # The stored one, with a kind of character it lacks appended (Windows' complexity rule).
+    assert local["_prefect_worker_win_password"].startswith(generated.read_text().strip())
+    assert all(
+        any(c in local["_prefect_worker_win_password"] for c in kind)
+        for kind in (string.digits, string.ascii_lowercase, string.ascii_uppercase)
+    )
     (given,) = render(tmp_path, {"prefect_worker_windows_service_password": "Rotated-1"})
     assert given["_prefect_worker_win_password"] == "Rotated-1"
     (again,) = render(tmp_path, {"prefect_worker_windows_service_password": "Rotated-1"})
@@ -330,19 +388,261 @@ def test_passwords_generated_given_and_their_fingerprint(tmp_path: Path) -> None
     assert gmsa["_prefect_worker_win_password"] == ""
 
 
-@pytest.mark.parametrize(
-    ("output", "version"),
-    [
-        (
-            "NSSM: The non-sucking service manager\r\nVersion 2.24-101-g897c7ad 64-bit, 2017-04-26",
-            "2.24.101",
-        ),
-        ("NSSM: The non-sucking service manager\r\nVersion 2.24 64-bit, 2014-08-31", "2.24.0"),
-        ("'nssm.exe' is not recognized", ""),
-    ],
+# `nssm version` as NSSM's source prints it (github.com/kirillkovalenko/nssm, a mirror of
+# git.nssm.cc). 2.24-101-g897c7ad, nssm.cpp: _tprintf(_T("%s %s %s %s\n"), NSSM, NSSM_VERSION,
+# NSSM_CONFIGURATION, NSSM_DATE), with NSSM "NSSM" and NSSM_CONFIGURATION "64-bit" (nssm.h),
+# NSSM_VERSION from `git describe` and NSSM_DATE the build's %DATE% (version.cmd); stdout in
+# text mode writes "\n" as CRLF.
+NSSM_2_24_101 = "NSSM 2.24-101-g897c7ad 64-bit 2017-04-26\r\n"
+# 2.24 (commit 220d2b0, "NSSM 2.24.") has no version command: `nssm version` ends in usage(1),
+# which prints NSSM_MESSAGE_USAGE of messages.mc (its first three lines here; "Version %s %s, %s"
+# is NSSM_VERSION, NSSM_CONFIGURATION, NSSM_DATE) to stderr after
+# _setmode(_fileno(stderr), _O_U16TEXT): UTF-16LE, which win_command reads as UTF-8
+# (ansible.windows' Process.cs: outputEncoding defaults to "utf-8").
+NSSM_2_24_STDERR = (
+    (
+        "NSSM: The non-sucking service manager\r\n"
+        "Version 2.24 64-bit, 2014-08-31\r\n"
+        "Usage: nssm <option> [<args> ...]\r\n"
+    )
+    .encode("utf-16-le")
+    .decode("utf-8")
 )
-def test_nssm_version_read_from_its_output(tmp_path: Path, output: str, version: str) -> None:
-    """2.24 leaves services paused on recent Windows: the role refuses it, reading the version
-    from `nssm version` (no version in the output: nothing to refuse)."""
-    (pool,) = render(tmp_path, {"__prefect_worker_nssm_version": {"stdout": output, "stderr": ""}})
-    assert pool["_prefect_worker_nssm_version"] == version
+# A password file of the kind the password lookup writes, without a digit: 24 letters and
+# digits drawn at random are so for about 1.5 % of hosts ((52/62)**24).
+NO_DIGIT_PASSWORD = "QwErTyUiOpAsDfGhJkLzXcVb"
+# Chocolatey's packages as win_chocolatey_facts returns them (its RETURN:
+# ansible_facts.ansible_chocolatey.packages, each with package and version).
+CHOCO_PYTHON_OLDER = {
+    "ansible_facts": {
+        "ansible_chocolatey": {
+            "packages": [
+                {"package": "chocolatey", "version": "2.4.1"},
+                {"package": "git", "version": "2.47.1"},
+                {"package": "Git.install", "version": "2.47.1"},
+                {"package": "nssm", "version": "2.24.101.20180116"},
+                {"package": "python312", "version": "3.12.7"},
+            ]
+        }
+    }
+}
+# The Session Manager's PendingFileRenameOperations as win_reg_stat returns a REG_MULTI_SZ (a
+# list): pairs of source and target in the NT path form MoveFileEx records, an empty target
+# for a deletion.
+PENDING_RENAMES = [
+    "\\??\\C:\\Python312\\python312.dll",
+    "",
+    "\\??\\C:\\Python3120\\not-ours.dll",
+    "",
+    "\\??\\c:\\program files\\git\\mingw64\\bin\\libcurl-4.dll",
+    "",
+    "\\??\\C:\\Windows\\Temp\\setup.tmp",
+    "",
+]
+
+
+def flow_run(run_id: str, state: str, pid: str | None, worker: str = "win-01.example") -> dict:
+    """A flow run as POST /flow_runs/filter returns it (Prefect's FlowRun, the fields the drain
+    reads): the worker that claimed it names itself in the label prefect.worker.name
+    (workers/base.py), and records the process it started as infrastructure_pid, str(pid)."""
+    return {
+        "id": run_id,
+        "name": f"run-{run_id}",
+        "state_type": state,
+        "infrastructure_pid": pid,
+        "labels": {"prefect.worker.name": worker, "prefect.flow.id": "f-1"},
+    }
+
+
+DRAIN_RUNS = [
+    flow_run("alive", "PENDING", "4242"),  # its process runs: left alone
+    flow_run("dead", "PENDING", "999"),  # its process is gone: put back
+    flow_run("unrecorded", "PENDING", None),  # no process recorded
+    flow_run("running", "RUNNING", "5151"),
+    flow_run("elsewhere", "PENDING", None, worker="win-02.example"),  # another host's
+]
+CASES = {
+    "nssm 2.24-101": {"__prefect_worker_nssm_version": {"stdout": NSSM_2_24_101, "stderr": ""}},
+    "nssm 2.24": {
+        "__prefect_worker_nssm_version": {"rc": 1, "stdout": "", "stderr": NSSM_2_24_STDERR}
+    },
+    "nssm silent": {"__prefect_worker_nssm_version": {"rc": 1, "stdout": "", "stderr": ""}},
+    "gmsa": {"prefect_worker_windows_service_account": "EXAMPLE\\gmsa-prefect$"},
+    "virtual account": {
+        "prefect_worker_windows_service_account": "NT SERVICE\\prefect-worker-windows"
+    },
+    "virtual account, two pools": {
+        "prefect_worker_windows_service_account": "NT SERVICE\\prefect-worker-windows",
+        "prefect_worker_pools": ["windows", "gpu"],
+    },
+    "virtual account of another service": {
+        "prefect_worker_windows_service_account": "NT SERVICE\\prefect-worker"
+    },
+    "local system": {"prefect_worker_windows_service_account": "LocalSystem"},
+    "python upgrade": {
+        "__prefect_worker_choco": CHOCO_PYTHON_OLDER,
+        "__prefect_worker_win_renames": {
+            "exists": True,
+            "type": "REG_MULTI_SZ",
+            "value": PENDING_RENAMES,
+        },
+    },
+    "pinned versions installed": {
+        "__prefect_worker_choco": CHOCO_PYTHON_OLDER,
+        "prefect_worker_windows_python_version": "3.12.7",
+    },
+    "no pending renames": {"__prefect_worker_win_renames": {"exists": False}},
+    "drain": {
+        "__prefect_worker_draining": {"status": 200, "json": DRAIN_RUNS},
+        "__prefect_worker_win_processes": {"result": ["4242", "5151"]},
+    },
+    "drain with an unrecorded process": {
+        "__prefect_worker_draining": {"status": 200, "json": DRAIN_RUNS},
+        "__prefect_worker_win_processes": {"result": ["4242", "5151", "6161"]},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
+    """Every case of CASES rendered in one ansible-playbook run (a run costs seconds)."""
+    folder = tmp_path_factory.mktemp("cases")
+    (folder / ".credentials").mkdir(mode=0o700)
+    (folder / ".credentials" / "windows_service_password_win-01.example").write_text(
+        NO_DIGIT_PASSWORD + "\n"
+    )
+    return render_cases(folder, {"default": {}} | CASES, SHOWN_CASES)
+
+
+def test_nssm_version_read_from_what_nssm_prints(cases: dict[str, list[dict]]) -> None:
+    """2.24 leaves services paused on recent Windows: the role reads the version from both
+    outputs and refuses 2.24, and refuses an NSSM whose version it cannot read."""
+    assert cases["nssm 2.24-101"][0]["_prefect_worker_nssm_version"] == "2.24.101"
+    assert cases["nssm 2.24"][0]["_prefect_worker_nssm_version"] == "2.24.0"
+    assert cases["nssm 2.24"][0]["_prefect_worker_nssm_output"].startswith("NSSM: The non-sucking")
+    assert cases["nssm silent"][0]["_prefect_worker_nssm_version"] == ""
+    task = next(t for t in INSTALL_TASKS if t["name"] == "Check that NSSM is 2.24-101 or newer")
+    # No `when` that skips the check when nothing was read.
+    assert "when" not in task
+    assert task["ansible.builtin.assert"]["that"][0] == "_prefect_worker_nssm_version | length > 0"
+
+
+def test_a_generated_password_meets_windows_complexity(cases: dict[str, list[dict]]) -> None:
+    assert cases["default"][0]["_prefect_worker_win_password"] == NO_DIGIT_PASSWORD + "7"
+    # A given password is the operator's, as given.
+    assert cases["gmsa"][0]["_prefect_worker_win_password"] == ""
+
+
+def test_who_gets_log_on_as_a_service(cases: dict[str, list[dict]]) -> None:
+    """Every account but the built-in and virtual ones needs the right; a gMSA too."""
+    rights = {
+        name: cases[name][0]["_prefect_worker_win_needs_logon_right"]
+        for name in ("default", "gmsa", "virtual account", "local system")
+    }
+    assert rights == {
+        "default": True,
+        "gmsa": True,
+        "virtual account": False,
+        "local system": False,
+    }
+    task = next(t for t in INSTALL_TASKS if t.get("ansible.windows.win_user_right"))
+    assert task["when"] == "_prefect_worker_win_needs_logon_right | bool"
+
+
+def test_a_virtual_account_serves_its_own_service_only(cases: dict[str, list[dict]]) -> None:
+    ok = {
+        name: cases[name][0]["_prefect_worker_win_virtual_account_ok"]
+        for name in (
+            "default",
+            "gmsa",
+            "virtual account",
+            "virtual account, two pools",
+            "virtual account of another service",
+        )
+    }
+    assert ok == {
+        "default": True,
+        "gmsa": True,
+        "virtual account": True,
+        "virtual account, two pools": False,
+        "virtual account of another service": False,
+    }
+    assert "_prefect_worker_win_virtual_account_ok | bool" in PREFLIGHT_CONDITIONS
+
+
+def test_python_folder_closed_to_users(cases: dict[str, list[dict]]) -> None:
+    (pool,) = cases["default"]
+    assert pool["_prefect_worker_win_python_dir"] == "C:\\Python312"
+    assert pool["_prefect_worker_win_python_acl"] == [
+        {"user": "S-1-5-32-544", "rights": "FullControl"},
+        {"user": "S-1-5-18", "rights": "FullControl"},
+        {"user": "S-1-5-32-545", "rights": "ReadAndExecute"},
+    ]
+    names = [t["name"] for t in INSTALL_TASKS]
+    # Closed after the installers ran, before the venv is built from it.
+    assert (
+        names.index("Install Git and Python from their installers")
+        < names.index("Stop Python's folder inheriting C:\\'s access")
+        < names.index("Build the versioned venv with this host's packages (prefect role)")
+    )
+
+
+def test_an_upgrade_of_python_waits_for_a_drained_host(cases: dict[str, list[dict]]) -> None:
+    """The pinned package installed at another version is an upgrade, checked for running
+    programs first; a fresh host or the pinned versions are none. Files left for the next
+    boot under Python's or Git's folder (and only there) stop the run."""
+    assert cases["python upgrade"][0]["_prefect_worker_win_upgrades"] == [
+        {
+            "package": "python312",
+            "version": "3.12.8",
+            "pin": "python312==3.12.8",
+            "folder": "C:\\Python312",
+        }
+    ]
+    assert cases["pinned versions installed"][0]["_prefect_worker_win_upgrades"] == []
+    assert cases["default"][0]["_prefect_worker_win_upgrades"] == []
+    assert cases["python upgrade"][0]["_prefect_worker_win_pending_renames"] == [
+        "\\??\\C:\\Python312\\python312.dll",
+        "\\??\\c:\\program files\\git\\mingw64\\bin\\libcurl-4.dll",
+    ]
+    assert cases["no pending renames"][0]["_prefect_worker_win_pending_renames"] == []
+
+
+def test_drain_puts_back_the_runs_no_process_took(cases: dict[str, list[dict]]) -> None:
+    """A Pending run whose recorded process runs stays; one whose process is gone goes back to
+    Scheduled; one without a recorded process too, unless a process runs that no run records."""
+    ids = {
+        name: [run["id"] for run in cases[name][0]["_prefect_worker_win_putback_runs"]]
+        for name in ("drain", "drain with an unrecorded process")
+    }
+    assert ids == {"drain": ["dead", "unrecorded"], "drain with an unrecorded process": ["dead"]}
+    assert cases["default"][0]["_prefect_worker_win_putback_runs"] == []
+
+
+def test_the_log_pruning_command(cases: dict[str, list[dict]]) -> None:
+    assert cases["default"][0]["_prefect_worker_win_prune_argv"] == [
+        "powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass",
+        "-File", "C:\\ProgramData\\Prefect\\bin\\prune-logs.ps1",
+        "-Folder", "C:\\ProgramData\\Prefect\\logs", "-Keep", "10",
+    ]  # fmt: skip
+
+
+def test_the_windows_pythons_have_their_locks() -> None:
+    """Every Windows Python the preflight accepts has a lock and a target in packages.py, and
+    the entry points take it (3.12 alone was accepted before)."""
+    targets = yaml.safe_load((ROOT / "roles" / "prefect" / "vars" / "main.yml").read_text())[
+        "_prefect_packages_windows_targets"
+    ]
+    specs = yaml.safe_load((ROOT / "roles" / "prefect" / "meta" / "argument_specs.yml").read_text())
+    entry = specs["argument_specs"]
+    assert targets == ["windows-cp311", "windows-cp312", "windows-cp313"]
+    assert entry["venv-Windows"]["options"]["_prefect_packages_target"]["choices"] == targets
+    assert set(targets) <= set(entry["packages"]["options"]["_prefect_packages_target"]["choices"])
+    assert "_prefect_worker_win_packages_target in _prefect_packages_windows_targets" in (
+        PREFLIGHT_CONDITIONS
+    )
+    locks = ROOT / "roles" / "prefect" / "files" / "locks"
+    packages = (ROOT / "roles" / "prefect" / "files" / "packages.py").read_text()
+    for target in targets:
+        assert (locks / f"{target}.txt").is_file(), target
+        assert f'"{target}": Target("3.{target[-2:]}", "windows"' in packages, target

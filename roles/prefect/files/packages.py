@@ -53,7 +53,11 @@ _MANYLINUX = tuple(f"manylinux_2_{minor}_x86_64" for minor in range(36, 4, -1)) 
 TARGETS = {
     "linux-cp311": Target("3.11", "linux", "x86_64-manylinux_2_36", _MANYLINUX),
     "linux-cp313": Target("3.13", "linux", "x86_64-manylinux_2_36", _MANYLINUX),
+    # Windows hosts run the Python of prefect_worker_windows_python_version: 3.11 to 3.13
+    # (prefect-redis, among the shared inputs, needs 3.11 or newer).
+    "windows-cp311": Target("3.11", "windows", "x86_64-pc-windows-msvc", ("win_amd64",)),
     "windows-cp312": Target("3.12", "windows", "x86_64-pc-windows-msvc", ("win_amd64",)),
+    "windows-cp313": Target("3.13", "windows", "x86_64-pc-windows-msvc", ("win_amd64",)),
 }
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
 
