@@ -1,25 +1,17 @@
 #!/usr/bin/env bash
-# The slow half of `make test` in lanes run at once, since part of each lane's time is spent
+# The container half of `make test` in two lanes run at once: part of each lane's time is
 # waiting (systemd booting, a server starting, a zombie timeout, a schedule coming due) rather
-# than computing. Two lanes by default:
+# than computing, and the two lanes together keep both cores of this kind of machine busy.
 #   lane "lab":   the lab tests (tests/lab), which drive one lab from `make lab` to a restore,
-#                 then the scenarios of LAB_LANE_SCENARIOS (default: ha);
-#   lane "roles": pytest (flows, templates, preflight cases), then the other molecule scenarios.
-# Measured on 2 cores (2026-11-30, make test of 40b6440): lane lab 2301 s (the lab tests 2130),
-# lane roles 2644 s (pytest 924, then upgrade, prefect_worker, prefect_server, windows), so
-# pytest goes with the longer scenarios, and ha with the lab tests, so that the two lanes end
-# within a few minutes of each other. Since ha grew (2026-12-01, make test of 7c26c5f: lane lab
-# 1957 s with the lab tests 1206, ha 679 and postgresql 71, lane roles 1500 s), postgresql runs
-# in lane roles.
-# TEST_LANES=three splits a third lane off: "unit" runs pytest and part of the scenarios, shared
-# out by their usual duration (seconds measured on a 2-core machine, below), the longest first,
-# each to the lane with less work. On 2 cores the machine is then CPU-bound throughout, and
-# under that load Docker exec calls were seen to return empty output now and then (Ansible:
-# "failed to resolve remote temporary directory"), so two lanes are the default.
-# TEST_LANES=serial runs the lanes one after another.
+#                 then the scenarios of LAB_LANE_SCENARIOS;
+#   lane "roles": pytest's cases that need containers (the preflight cases), then the other
+#                 molecule scenarios.
+# The scenarios are split so that the lanes end close together; docs/testing.md has the lanes'
+# current times. TEST_LANES=serial runs the lanes one after the other.
 # The lanes share nothing but the base image and the wheelhouse cache (both written
-# atomically); their containers, networks and names are their own. Each lane's lines are
-# prefixed with its name; the script fails when any lane fails, after all of them have ended.
+# atomically); every Docker name a lane creates carries this run's prefix (ZP_RUN). Each
+# lane's lines are prefixed with its name; the script fails when any lane fails, after all of
+# them have ended.
 #
 # usage: scripts/test-lanes.sh [SCENARIO ...]
 set -uo pipefail
@@ -59,22 +51,15 @@ trap cleanup EXIT
 ensure_docker || exit 1
 build_image || exit 1
 
-# Usual durations in seconds (molecule test -s NAME; pytest without the lab tests).
-declare -A weight=([unit]=900 [postgresql]=170 [prefect_server]=300 [prefect_worker]=440
-  [default]=533 [upgrade]=820 [windows]=160 [ha]=1150)
-unit_scenarios=() roles_scenarios=() lab_scenarios=()
-unit_load=${weight[unit]} roles_load=0
-mode=${TEST_LANES:-two}
-# With two lanes, the scenarios named here run in lane lab after the lab tests (which end a few
-# minutes before lane roles otherwise).
-lab_lane=" ${LAB_LANE_SCENARIOS-ha} "
-for scenario in $(for s in "$@"; do echo "${weight[$s]:-300} $s"; done | sort -rn | cut -d' ' -f2); do
-  if [ "$mode" = two ] && [[ $lab_lane == *" $scenario "* ]]; then
+# Which scenarios run in which lane, after the lane's pytest: the two lanes take about the same
+# time on 2 cores (docs/testing.md). A scenario named in neither list runs in lane roles.
+lab_lane=" ${LAB_LANE_SCENARIOS-prefect_server postgresql windows} "
+lab_scenarios=() roles_scenarios=()
+for scenario in "$@"; do
+  if [[ $lab_lane == *" $scenario "* ]]; then
     lab_scenarios+=("$scenario")
-  elif [ "$mode" = three ] && [ "$unit_load" -le "$roles_load" ]; then
-    unit_scenarios+=("$scenario") unit_load=$(( unit_load + ${weight[$scenario]:-300} ))
   else
-    roles_scenarios+=("$scenario") roles_load=$(( roles_load + ${weight[$scenario]:-300} ))
+    roles_scenarios+=("$scenario")
   fi
 done
 
@@ -82,14 +67,8 @@ lane_lab() {
   "$VENV/bin/pytest" -q -s --durations=0 tests/lab || return 1
   [ $# -eq 0 ] || scripts/molecule.sh "$@"
 }
-lane_unit() {
-  "$VENV/bin/pytest" -q --durations=20 -m containers tests --ignore=tests/lab || return 1
-  [ $# -eq 0 ] || scripts/molecule.sh "$@"
-}
 lane_roles() {
-  if [ "${TEST_LANES:-two}" != three ]; then
-    "$VENV/bin/pytest" -q --durations=20 -m containers tests --ignore=tests/lab || return 1
-  fi
+  "$VENV/bin/pytest" -q --durations=20 -m containers tests --ignore=tests/lab || return 1
   [ $# -eq 0 ] || scripts/molecule.sh "$@"
 }
 
@@ -102,31 +81,27 @@ run_lane() {
   return "$rc"
 }
 
-if [ "$mode" = three ]; then lanes=(lab unit roles); else lanes=(lab roles); fi
-log "run $ZP_RUN (lab $ZP_LAB_NAME on 127.0.0.1:$LAB_UI_PORT); lanes: ${lanes[*]}; scenarios in lane roles: ${roles_scenarios[*]}${unit_scenarios:+; in lane unit: ${unit_scenarios[*]}}${lab_scenarios:+; in lane lab, after the lab tests: ${lab_scenarios[*]}}"
+lanes=(lab roles)
+log "run $ZP_RUN (lab $ZP_LAB_NAME on 127.0.0.1:$LAB_UI_PORT); lane lab: the lab tests, then ${lab_scenarios[*]:-no scenario}; lane roles: pytest's container cases, then ${roles_scenarios[*]:-no scenario}"
 start=$SECONDS
-if [ "$mode" = serial ]; then
+if [ "${TEST_LANES:-two}" = serial ]; then
   run_lane lab "${lab_scenarios[@]}"
   run_lane roles "${roles_scenarios[@]}"
 else
   # Each lane in a process group of its own, so that an interrupt (or CI's time limit) ends
   # every lane with everything it started.
-  funcs=$(declare -f lane_lab lane_unit lane_roles run_lane)
+  funcs=$(declare -f lane_lab lane_roles run_lane)
   pids=()
   setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane lab ${lab_scenarios[*]}" &
   pids+=($!)
-  if [ "$mode" = three ]; then
-    setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane unit ${unit_scenarios[*]}" &
-    pids+=($!)
-  fi
-  setsid bash -c "$funcs; VENV=$VENV logs=$logs TEST_LANES=$mode run_lane roles ${roles_scenarios[*]}" &
+  setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane roles ${roles_scenarios[*]}" &
   pids+=($!)
   trap 'for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null; done; exit 130' INT TERM
   wait "${pids[@]}"
 fi
 failed=0
 # pytest's own closing lines, unprefixed, for whoever reads the end of the log.
-grep -hE '^[0-9]+ (passed|failed)|^(FAILED|ERROR) ' "$logs"/lab.log "$logs"/unit.log "$logs"/roles.log 2>/dev/null || true
+grep -hE '^[0-9]+ (passed|failed)|^(FAILED|ERROR) ' "$logs"/lab.log "$logs"/roles.log 2>/dev/null || true
 for name in "${lanes[@]}"; do
   read -r rc seconds <"$logs/$name.rc" || { rc=1; seconds=?; }
   if [ "$rc" -eq 0 ]; then
