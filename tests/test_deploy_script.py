@@ -294,6 +294,40 @@ def test_flows_are_read_in_a_child_without_the_api_settings(
     assert (tmp_path / "mark").read_text() == "ran"
 
 
+def test_settings_planted_in_the_temporary_folder_are_not_read(api: None, tmp_path: Path) -> None:
+    """Root runs the registration, and Prefect reads settings from the working folder: a .env,
+    prefect.toml or pyproject.toml that another account put into the shared temporary folder
+    must not reach it. Here they hold an invalid setting, which would stop the script."""
+    from prefect.settings import PREFECT_API_URL
+
+    shared = tmp_path / "shared-tmp"
+    shared.mkdir()
+    planted = {
+        ".env": "PREFECT_API_REQUEST_TIMEOUT=planted\n",
+        "prefect.toml": '[api]\nrequest_timeout = "planted"\n',
+        "pyproject.toml": '[tool.prefect.api]\nrequest_timeout = "planted"\n',
+    }
+    for name, text in planted.items():
+        (shared / name).write_text(text)
+    path = repo(tmp_path / "repo", [entry()])
+    # A process of its own (settings are read once per process), as a user but root, as apply()
+    # runs it: as root the flows would be read in a sandboxed systemd unit.
+    as_user = (
+        "import os, runpy, sys; os.geteuid = lambda: 1000; sys.argv = sys.argv[1:];"
+        " runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", as_user, str(SCRIPT), "--repo-dir", str(path), "--repo-url",
+         "git://git.example/flows.git", "--branch", "main", "--json", "--check"],
+        env={**os.environ, "TMPDIR": str(shared), "PREFECT_API_URL": PREFECT_API_URL.value()},
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["created"] == ["greet/greet"]
+    # Its own folder (under TMPDIR) is gone again; what was planted is untouched.
+    assert sorted(p.name for p in shared.iterdir()) == sorted(planted)
+
+
 def test_pool_without_workers_is_registered_paused(api: None, tmp_path: Path) -> None:
     path = repo(tmp_path, [entry(name="win", work_pool={"name": "windows"})])
     summary = apply(path, "--active-pools", "linux")

@@ -43,10 +43,12 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import atexit
 import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -1070,13 +1072,17 @@ def main() -> int:
         answer.close()
         return 0
     # Paths as given, then away from the current folder: Prefect reads settings (.env,
-    # prefect.toml) from it, and run from a flows checkout that would be the repository's.
+    # prefect.toml, pyproject.toml) from it, which from a flows checkout would be the
+    # repository's, and in the shared temporary folder anyone's. The script works in a fresh
+    # folder of its own (mkdtemp: 0700, empty), removed at its end.
     for name in ("repo_dir", "manifest", "client_env", "token_file"):
         path = getattr(args, name)
         if path is not None and (name != "manifest" or path.is_absolute()):
             setattr(args, name, path.resolve())
     args.hide = [path.resolve() for path in args.hide]
-    os.chdir(tempfile.gettempdir())
+    workdir = tempfile.mkdtemp(prefix="zp-deploy-")
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    os.chdir(workdir)
     if args.client_env:
         load_env_file(args.client_env)
 
