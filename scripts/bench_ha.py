@@ -80,11 +80,14 @@ def ensure_scenario() -> None:
 def auth() -> tuple[str, str]:
     """The API's basic-auth user and password, as the running replica has them (its server.env,
     root's): the scenario's own, whichever checkout converged it. Never printed."""
-    env = sh("docker", "exec", REPLICAS[0], "cat", "/etc/prefect/server.env")
-    for line in env.splitlines():
-        if line.startswith("PREFECT_SERVER_API_AUTH_STRING="):
-            user, _, password = line.split("=", 1)[1].partition(":")
-            return user, password
+    # As systemd reads it: the role quotes a value with other than plain characters.
+    shown = sh(
+        "docker", "exec", REPLICAS[0], "sh", "-c",
+        '. /etc/prefect/server.env && printf %s "$PREFECT_SERVER_API_AUTH_STRING"',
+    )  # fmt: skip
+    if shown:
+        user, _, password = shown.partition(":")
+        return user, password
     sys.exit(f"{REPLICAS[0]} has no API auth string in /etc/prefect/server.env")
 
 

@@ -647,3 +647,18 @@ def test_crashed_runs_are_replaced_at_most_max_times(api: None, tmp_path: Path) 
         # the slowest replacement took to appear (at least 5 s).
         time.sleep(max(5.0, 3 * slowest))
         assert [len(runs_of(i)) for i in ids] == [1, 1, 1]
+
+
+def test_the_pull_steps_clone_submodules_only_when_asked() -> None:
+    """A .gitmodules would make every worker's clone fetch the URLs it names: off unless the
+    inventory turns submodules on (prefect_flows_repo.submodules, the script's --submodules)."""
+    public = deploy.pull_steps("git://git.example/f.git", "main", None)
+    assert public == [
+        {deploy.GIT_CLONE: {"repository": "git://git.example/f.git", "branch": "main"}}
+    ]
+    asked = deploy.pull_steps("git://git.example/f.git", "main", None, True)
+    assert asked[0][deploy.GIT_CLONE]["include_submodules"] is True
+    private = deploy.pull_steps("https://git.example/f.git", "main", "repo-token")
+    assert "--recurse-submodules" not in private[0][deploy.RUN_SHELL]["script"]
+    private = deploy.pull_steps("https://git.example/f.git", "main", "repo-token", True)
+    assert "--recurse-submodules --shallow-submodules" in private[0][deploy.RUN_SHELL]["script"]

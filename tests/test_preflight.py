@@ -302,6 +302,14 @@ BAD_INPUTS = [
         "prefect_flows_repo has a token, so prefect_flows_repo.url must be an http:// or https://",
     ),
     (
+        "flows-token-over-plain-http",
+        inventory(
+            host(), prefect_flows_repo={"url": "http://flows.example/f.git", "token": "t0ken"}
+        ),
+        'prefect_flows_repo has a token and its URL is "http://flows.example/f.git": the workers'
+        " would send the token in clear text with every clone",
+    ),
+    (
         "tls-renewal-window-longer-than-a-certificate",
         inventory(host(), prefect_api_tls_renew_days=400),
         "prefect_api_tls_renew_days is 400; give 1 to 180 days",

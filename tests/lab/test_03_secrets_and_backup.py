@@ -341,16 +341,27 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
         api("POST", "/deployments/filter", {})
     )
 
-    # Every service runs as its own non-root user.
-    users = docker("exec", CONTROL, "ps", "-o", "user=,comm=", "-C", "prefect,postgres,git")
-    assert {u for u, _ in (line.split() for line in users.splitlines())} == {
-        "prefect",
-        "postgres",
-        "nobody",
+    # Every process of every service the roles run is a non-root user's, whatever its name
+    # (the exporter is a python process; the flows' registration, git's as nobody, is gone).
+    services = {
+        CONTROL: {
+            "prefect-server.service": {"prefect"},
+            "prefect-exporter.service": {"prefect"},
+            "postgresql@15-main.service": {"postgres"},
+            "prometheus.service": {"prometheus"},
+            "prometheus-node-exporter.service": {"prometheus"},
+        },
+        f"{LAB}-worker-1": {
+            "prefect-worker@linux.service": {"prefect"},
+            "prometheus-node-exporter.service": {"prometheus"},
+        },
     }
-    assert set(docker("exec", f"{LAB}-worker-1", "ps", "-o", "user=", "-C", "prefect").split()) == {
-        "prefect"
-    }
+    for host, expected in services.items():
+        seen: dict[str, set[str]] = {}
+        for line in docker("exec", host, "ps", "-eo", "user:32=,unit=").splitlines():
+            user, _, unit = line.strip().partition(" ")
+            seen.setdefault(unit.strip(), set()).add(user)
+        assert {unit: seen.get(unit) for unit in expected} == expected, (host, seen)
 
 
 def test_a_scheduled_dump_is_restored_in_place() -> None:

@@ -4,6 +4,7 @@ private address only, and a stopped worker makes PrefectWorkerOffline go pending
 
 from __future__ import annotations
 
+import ipaddress
 import time
 
 import httpx
@@ -91,8 +92,10 @@ def test_monitoring_listens_on_the_private_address_only() -> None:
             lines = [line for line in listening.splitlines() if f":{port} " in line]
             assert lines, f"{host}: nothing listens on {port}\n{listening}"
             for line in lines:
-                local = line.split()[3]
-                assert not local.startswith(("0.0.0.0:", "*:", "[::]:", "127.")), (host, line)
+                address = ipaddress.ip_address(line.split()[3].rsplit(":", 1)[0].strip("[]"))
+                # The host's private address: not every interface, not loopback, not public.
+                assert address.is_private and not address.is_loopback, (host, line)
+                assert not address.is_unspecified, (host, line)
 
 
 def test_a_stopped_worker_makes_its_alert_go_pending() -> None:

@@ -580,19 +580,26 @@ def pool_problems(specs: list[Spec], pools: set[str]) -> list[str]:
     ]
 
 
-def pull_steps(repo_url: str, branch: str, token_secret: str | None) -> list[dict[str, Any]]:
+def pull_steps(
+    repo_url: str, branch: str, token_secret: str | None, submodules: bool = False
+) -> list[dict[str, Any]]:
     """How a worker gets the flows: git_clone for a public repository; with a token, a plain
     `git clone` whose Authorization header reaches git only through its environment (Prefect's
-    git_clone would put the token into the clone URL: argv and .git/config)."""
+    git_clone would put the token into the clone URL: argv and .git/config). Submodules only
+    when asked for: they make the clone fetch whatever URLs the repository names."""
     if not token_secret:
-        return [{GIT_CLONE: {"repository": repo_url, "branch": branch}}]
+        clone_step = {"repository": repo_url, "branch": branch}
+        if submodules:
+            clone_step["include_submodules"] = True
+        return [{GIT_CLONE: clone_step}]
     problems = token_url_problems(repo_url, branch)
     if problems:
         raise ManifestError(problems)
     folder = clone_folder(repo_url, branch)
     clone = {
-        "script": f"git clone --quiet --depth 1 --single-branch --branch {branch} -- "
-        f"{repo_url} {folder}",
+        "script": f"git clone --quiet --depth 1 --single-branch --branch {branch} "
+        + ("--recurse-submodules --shallow-submodules " if submodules else "")
+        + f"-- {repo_url} {folder}",
         "env": {
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_CONFIG_COUNT": "1",
@@ -714,13 +721,14 @@ async def reconcile(
     active_pools: set[str] | None,
     prune: bool,
     check: bool,
+    submodules: bool = False,
 ) -> Plan:
     """Compare the declarations with the server, then (unless check) change what differs."""
     from prefect.exceptions import ObjectNotFound
 
     plan = Plan()
 
-    steps = pull_steps(repo_url, branch, token_secret)
+    steps = pull_steps(repo_url, branch, token_secret, submodules)
     declared_specs = specs
     specs = with_retry_deployments(specs)
     todo: list[tuple[Spec, bool]] = []
@@ -952,11 +960,46 @@ def git(repo_dir: Path, *args: str) -> str:
 
 
 def load_env_file(path: Path) -> None:
-    """KEY=VALUE lines (a client.env) into the environment, before Prefect reads it."""
-    for line in path.read_text().splitlines():
+    """KEY=VALUE lines (a client.env, or the role's deploy.env, whose values are quoted as sh
+    reads them where needed) into the environment, before Prefect reads it."""
+    for key, value in read_env_file(path).items():
+        if key.startswith("PREFECT_"):
+            os.environ[key] = value
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines, read as systemd and sh read what zoe.prefect.env_value writes: a bare
+    value as it stands, a double-quoted one (which may span lines) with its backslash escapes
+    of backslash, double quote, dollar and backquote undone."""
+    found: dict[str, str] = {}
+    lines = iter(path.read_text().split("\n"))
+    for line in lines:
         key, sep, value = line.partition("=")
-        if sep and key.startswith("PREFECT_"):
-            os.environ[key.strip()] = value
+        if not sep or key.lstrip().startswith("#"):
+            continue
+        if value.startswith('"'):
+            value = value[1:]
+            while (end := _closing_quote(value)) is None:
+                value += "\n" + next(lines, '"')
+            value = _ESCAPED.sub(r"\1", value[:end])
+        found[key.strip()] = value
+    return found
+
+
+_ESCAPED = re.compile(r'\\(["\\$`])')
+
+
+def _closing_quote(text: str) -> int | None:
+    """Where the double-quoted value `text` (its opening quote gone) ends, or None."""
+    index = 0
+    while index < len(text):
+        if text[index] == "\\":
+            index += 2
+        elif text[index] == '"':
+            return index
+        else:
+            index += 1
+    return None
 
 
 def read_specs(
@@ -1013,6 +1056,7 @@ async def run(args: argparse.Namespace) -> tuple[Plan, bool]:
             else None,
             prune=args.prune,
             check=args.check,
+            submodules=args.submodules,
         )
     return plan, token_changed
 
@@ -1025,6 +1069,9 @@ def main() -> int:
     parser.add_argument("--manifest", type=Path, default=Path("deployments/prefect.yaml"))
     parser.add_argument("--repo-url", help="URL workers clone (default: the origin remote)")
     parser.add_argument("--branch", help="branch workers clone (default: the current branch)")
+    parser.add_argument(
+        "--submodules", action="store_true", help="workers clone the repository's submodules too"
+    )
     parser.add_argument("--token-secret", help="Secret block holding the Git token")
     parser.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
     parser.add_argument("--token-file", type=Path, help="read the token from this file")
