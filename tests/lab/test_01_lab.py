@@ -65,12 +65,12 @@ def test_make_lab_again_with_a_third_worker_changes_and_restarts_nothing_else() 
     # Each role's checks ran once in the run, in the preflight play; the roles' own plays
     # skipped them (a task each). One check of every role stands for its file.
     for check in (
-        "prefect : Check the ports",
-        "postgresql : Check the listen addresses and networks",
-        "prefect_server : Check the zombie detection timeout",
-        "prefect_deploy : Check the manifest path",
-        "prefect_monitoring : Check the monitoring settings",
-        "prefect_worker : Check the drain timeout",
+        "zoe.prefect.prefect : Check the ports",
+        "zoe.prefect.postgresql : Check the listen addresses and networks",
+        "zoe.prefect.prefect_server : Check the zombie detection timeout",
+        "zoe.prefect.prefect_deploy : Check the manifest path",
+        "zoe.prefect.prefect_monitoring : Check the monitoring settings",
+        "zoe.prefect.prefect_worker : Check the drain timeout",
     ):
         ran = re.findall(rf"^TASK \[{re.escape(check)}\]", out, re.M)
         assert len(ran) == 1, f"{check}: {len(ran)} times"
