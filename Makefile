@@ -75,9 +75,10 @@ check: venv
 
 check-parts: yamllint ruff lock-check docs-check syntax collection
 
-# make check, then the container tests in two lanes run at once (scripts/test-lanes.sh: the lab
-# tests in one, the molecule scenarios in the other; TEST_LANES=serial for one after the other).
-test: check
+# make check and the container tests, in lanes run at once (scripts/test-lanes.sh: check, the
+# lab tests with some scenarios, the preflight cases with the others; TEST_LANES=serial for one
+# after the other).
+test: venv
 	scripts/test-lanes.sh $(SCENARIOS)
 
 lint: venv yamllint ansible-lint ruff lock-check

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The container half of `make test` in two lanes run at once: part of each lane's time is
-# waiting (systemd booting, a server starting, a zombie timeout, a schedule coming due) rather
-# than computing, and the two lanes together keep both cores of this kind of machine busy.
+# `make test`: make check and the container tests, in lanes run at once: part of each lane's
+# time is waiting (systemd booting, a server starting, a zombie timeout, a schedule coming due,
+# a download) rather than computing, and together they keep both cores of this kind of
+# machine busy.
+#   lane "check": `make check` (no container);
 #   lane "lab":   the lab tests (tests/lab), which drive one lab from `make lab` to a restore,
 #                 then the scenarios of LAB_LANE_SCENARIOS;
 #   lane "roles": pytest's cases that need containers (the preflight cases), then the other
@@ -53,7 +55,7 @@ build_image || exit 1
 
 # Which scenarios run in which lane, after the lane's pytest: the two lanes take about the same
 # time on 2 cores (docs/testing.md). A scenario named in neither list runs in lane roles.
-lab_lane=" ${LAB_LANE_SCENARIOS-prefect_server postgresql windows} "
+lab_lane=" ${LAB_LANE_SCENARIOS-prefect_worker prefect_server} "
 lab_scenarios=() roles_scenarios=()
 for scenario in "$@"; do
   if [[ $lab_lane == *" $scenario "* ]]; then
@@ -63,6 +65,9 @@ for scenario in "$@"; do
   fi
 done
 
+lane_check() {
+  make --no-print-directory check
+}
 lane_lab() {
   "$VENV/bin/pytest" -q -s --durations=0 tests/lab || return 1
   [ $# -eq 0 ] || scripts/molecule.sh "$@"
@@ -81,17 +86,20 @@ run_lane() {
   return "$rc"
 }
 
-lanes=(lab roles)
-log "run $ZP_RUN (lab $ZP_LAB_NAME on 127.0.0.1:$LAB_UI_PORT); lane lab: the lab tests, then ${lab_scenarios[*]:-no scenario}; lane roles: pytest's container cases, then ${roles_scenarios[*]:-no scenario}"
+lanes=(check lab roles)
+log "run $ZP_RUN (lab $ZP_LAB_NAME on 127.0.0.1:$LAB_UI_PORT); lane check: make check; lane lab: the lab tests, then ${lab_scenarios[*]:-no scenario}; lane roles: pytest's container cases, then ${roles_scenarios[*]:-no scenario}"
 start=$SECONDS
-if [ "${TEST_LANES:-two}" = serial ]; then
+if [ "${TEST_LANES:-lanes}" = serial ]; then
+  run_lane check
   run_lane lab "${lab_scenarios[@]}"
   run_lane roles "${roles_scenarios[@]}"
 else
   # Each lane in a process group of its own, so that an interrupt (or CI's time limit) ends
   # every lane with everything it started.
-  funcs=$(declare -f lane_lab lane_roles run_lane)
+  funcs=$(declare -f lane_check lane_lab lane_roles run_lane)
   pids=()
+  setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane check" &
+  pids+=($!)
   setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane lab ${lab_scenarios[*]}" &
   pids+=($!)
   setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane roles ${roles_scenarios[*]}" &
@@ -101,7 +109,7 @@ else
 fi
 failed=0
 # pytest's own closing lines, unprefixed, for whoever reads the end of the log.
-grep -hE '^[0-9]+ (passed|failed)|^(FAILED|ERROR) ' "$logs"/lab.log "$logs"/roles.log 2>/dev/null || true
+grep -hE '^[0-9]+ (passed|failed)|^(FAILED|ERROR) ' "$logs"/check.log "$logs"/lab.log "$logs"/roles.log 2>/dev/null || true
 for name in "${lanes[@]}"; do
   read -r rc seconds <"$logs/$name.rc" || { rc=1; seconds=?; }
   if [ "$rc" -eq 0 ]; then

@@ -35,6 +35,10 @@ git clone -q --bare /tmp/zp-work /srv/zp-flows.git
 def checkout(tmp_path: Path, **flows_repo: object) -> tuple[str, int]:
     """The role's checkout task file, with the roles' defaults and vars, on the container."""
     playbook = tmp_path / "checkout.yml"
+    # After the roles' files: a play's vars_files win over its vars.
+    settings = tmp_path / "settings.yml"
+    repo = {"url": "file:///srv/zp-flows.git", "branch": "main"} | flows_repo
+    settings.write_text(yaml.safe_dump({"prefect_flows_repo": repo}))
     playbook.write_text(
         yaml.safe_dump(
             [
@@ -43,14 +47,13 @@ def checkout(tmp_path: Path, **flows_repo: object) -> tuple[str, int]:
                     "hosts": SYSTEMD_HOST,
                     "gather_facts": False,
                     "vars_files": [
-                        str(ROOT / "roles" / role / kind / "main.yml")
-                        for role in ("prefect", "prefect_deploy")
-                        for kind in ("defaults", "vars")
+                        *(
+                            str(ROOT / "roles" / role / kind / "main.yml")
+                            for role in ("prefect", "prefect_deploy")
+                            for kind in ("defaults", "vars")
+                        ),
+                        str(settings),
                     ],
-                    "vars": {
-                        "prefect_flows_repo": {"url": "file:///srv/zp-flows.git", "branch": "main"}
-                        | flows_repo
-                    },
                     "tasks": [
                         {
                             "name": "Fetch the flows repository",

@@ -26,13 +26,15 @@ MARKS: dict[str, datetime] = {}
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-def lab(*args: str, workers: int = 2) -> tuple[subprocess.CompletedProcess[str], float]:
-    """Run scripts/lab.sh and return its result and duration."""
+def lab(
+    *args: str, workers: int = 2, smoke: bool = True
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run scripts/lab.sh (with or without its smoke run) and return its result and duration."""
     start = time.monotonic()
     result = subprocess.run(
         ["scripts/lab.sh", *args],
         cwd=ROOT,
-        env=ansible_env(LAB_LINUX_WORKERS=str(workers)),
+        env=ansible_env(LAB_LINUX_WORKERS=str(workers), LAB_SMOKE="1" if smoke else "0"),
         capture_output=True,
         text=True,
         timeout=1800,
