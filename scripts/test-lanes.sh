@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# `make test`: make check and the container tests, in lanes run at once: part of each lane's
-# time is waiting (systemd booting, a server starting, a zombie timeout, a schedule coming due,
-# a download) rather than computing, and together they keep both cores of this kind of
-# machine busy.
-#   lane "check": `make check` (no container);
+# The container half of `make test` (after `make check`) in two lanes run at once: part of each
+# lane's time is waiting (systemd booting, a server starting, a zombie timeout, a schedule
+# coming due, a download) rather than computing, and the two lanes together keep both cores of
+# this kind of machine busy.
 #   lane "lab":   the lab tests (tests/lab), which drive one lab from `make lab` to a restore,
 #                 then the scenarios of LAB_LANE_SCENARIOS;
-#   lane "roles": pytest's cases that need containers (the preflight cases), then the other
+#   lane "roles": pytest's cases that need containers (the preflight cases, two at a time while
+#                 the lab lane waits for its first downloads and boots), then the other
 #                 molecule scenarios.
 # The scenarios are split so that the lanes end close together; docs/testing.md has the lanes'
 # current times. TEST_LANES=serial runs the lanes one after the other.
@@ -65,15 +65,12 @@ for scenario in "$@"; do
   fi
 done
 
-lane_check() {
-  make --no-print-directory check
-}
 lane_lab() {
   "$VENV/bin/pytest" -q -s --durations=0 tests/lab || return 1
   [ $# -eq 0 ] || scripts/molecule.sh "$@"
 }
 lane_roles() {
-  "$VENV/bin/pytest" -q --durations=20 -m containers tests --ignore=tests/lab || return 1
+  "$VENV/bin/pytest" -q -n 2 --durations=20 -m containers tests --ignore=tests/lab || return 1
   [ $# -eq 0 ] || scripts/molecule.sh "$@"
 }
 
@@ -86,20 +83,17 @@ run_lane() {
   return "$rc"
 }
 
-lanes=(check lab roles)
-log "run $ZP_RUN (lab $ZP_LAB_NAME on 127.0.0.1:$LAB_UI_PORT); lane check: make check; lane lab: the lab tests, then ${lab_scenarios[*]:-no scenario}; lane roles: pytest's container cases, then ${roles_scenarios[*]:-no scenario}"
+lanes=(lab roles)
+log "run $ZP_RUN (lab $ZP_LAB_NAME on 127.0.0.1:$LAB_UI_PORT); lane lab: the lab tests, then ${lab_scenarios[*]:-no scenario}; lane roles: pytest's container cases, then ${roles_scenarios[*]:-no scenario}"
 start=$SECONDS
 if [ "${TEST_LANES:-lanes}" = serial ]; then
-  run_lane check
   run_lane lab "${lab_scenarios[@]}"
   run_lane roles "${roles_scenarios[@]}"
 else
   # Each lane in a process group of its own, so that an interrupt (or CI's time limit) ends
   # every lane with everything it started.
-  funcs=$(declare -f lane_check lane_lab lane_roles run_lane)
+  funcs=$(declare -f lane_lab lane_roles run_lane)
   pids=()
-  setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane check" &
-  pids+=($!)
   setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane lab ${lab_scenarios[*]}" &
   pids+=($!)
   setsid bash -c "$funcs; VENV=$VENV logs=$logs run_lane roles ${roles_scenarios[*]}" &
@@ -109,7 +103,7 @@ else
 fi
 failed=0
 # pytest's own closing lines, unprefixed, for whoever reads the end of the log.
-grep -hE '^[0-9]+ (passed|failed)|^(FAILED|ERROR) ' "$logs"/check.log "$logs"/lab.log "$logs"/roles.log 2>/dev/null || true
+grep -hE '^[0-9]+ (passed|failed)|^(FAILED|ERROR) ' "$logs"/lab.log "$logs"/roles.log 2>/dev/null || true
 for name in "${lanes[@]}"; do
   read -r rc seconds <"$logs/$name.rc" || { rc=1; seconds=?; }
   if [ "$rc" -eq 0 ]; then

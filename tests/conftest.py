@@ -17,11 +17,14 @@ VENV_BIN = Path(os.environ.get("VENV", ROOT / ".venv")).resolve() / "bin"
 # The prefix of the Docker names a test run gives its hosts and networks (`make test` sets a new
 # one per run, so that two runs, or a run beside `make lab`, never touch each other's hosts).
 RUN = os.environ.get("ZP_RUN") or "zp"
+# Under pytest-xdist each worker process has hosts of its own.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 def container(name: str) -> str:
-    """Docker's name of the test host (or network) `name`: zp- becomes the run's prefix."""
-    return re.sub(r"^zp-", f"{RUN}-", name)
+    """Docker's name of the test host (or network) `name`: zp- becomes the run's prefix (and
+    the pytest-xdist worker's name, under xdist)."""
+    return re.sub(r"^zp-", f"{RUN}-{WORKER}-" if WORKER else f"{RUN}-", name)
 
 
 # The lab the tests drive: `make lab`'s own (zp-lab, inventory/lab) unless ZP_LAB_NAME names
@@ -54,6 +57,10 @@ def ansible_env(**extra: str) -> dict[str, str]:
     if env.get("ZP_MITOGEN", "1") == "1":
         env.setdefault("ANSIBLE_STRATEGY_PLUGINS", str(ROOT / "lab" / "strategy"))
         env.setdefault("ANSIBLE_STRATEGY", "mitogen_linear")
+    elif "ANSIBLE_STRATEGY" not in extra:
+        # Not the one a calling shell exported (scripts/common.sh) either.
+        env.pop("ANSIBLE_STRATEGY", None)
+        env.pop("ANSIBLE_STRATEGY_PLUGINS", None)
     return env
 
 
