@@ -36,8 +36,8 @@ help:
 	@echo "make collection build $(DIST)/zoe-prefect-$(COLLECTION_VERSION).tar.gz"
 	@echo "make docs       write the role READMEs' variable tables and docs/performance.md"
 	@echo "make lock       lock the hosts' packages again (LOCK_DIR, REQUIREMENTS='prefect==... ...')"
-	@echo "make bench      the lab's figures beside their floors (.bench/bench.json)"
-	@echo "make bench-ha   API reads/s with 2 replicas against 1 on molecule/ha (.bench/bench_ha.json)"
+	@echo "make bench      the lab's figures beside their floors (docs/data/bench.json)"
+	@echo "make bench-ha   API reads/s with 2 replicas against 1 on molecule/ha (docs/data/bench_ha.json)"
 	@echo "make wheelhouse build every kind of host's wheelhouse into $(WHEELHOUSE_DIR)"
 
 venv: $(VENV)/.installed
@@ -142,7 +142,8 @@ wheelhouse: venv
 	done
 
 # Figures of the lab (converge, re-run, scale-out, install, dispatch, bursts), each beside a
-# floor measured in the same run; a JSON copy in .bench/bench.json. BENCH_SCALE="2 8 16".
+# floor measured in the same run, written to docs/data/bench.json (make docs renders them).
+# BENCH_SCALE="8 16": fresh fleets of that size; BENCH_POLL=0 skips the polling cost.
 bench: venv
 	$(PY) scripts/bench.py
 

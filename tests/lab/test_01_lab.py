@@ -17,7 +17,6 @@ from lab.helpers import (
     failures,
     figure,
     lab,
-    run_deployment,
     site_recap,
 )
 
@@ -86,16 +85,6 @@ def test_make_lab_again_with_a_third_worker_changes_and_restarts_nothing_else() 
         f"second make lab, LAB_LINUX_WORKERS=3: {seconds:.0f} s, changed=0 on the "
         f"{len(converged)} hosts it had converged but the targets file"
     )
-
-
-def test_time_from_run_to_completed() -> None:
-    timings = []
-    for _ in range(3):
-        result = run_deployment("hello/hello", "name=lab-test")
-        assert result["state"] == "COMPLETED", result
-        assert result["ran_on"].startswith(f"{LAB}-worker-")
-        timings.append(result["seconds"])
-    figure(f"hello/hello run to Completed: {', '.join(f'{t:.1f}' for t in timings)} s")
 
 
 def test_the_fleet_passes_the_whole_fleet_verify() -> None:
