@@ -55,7 +55,7 @@ build_image || exit 1
 
 # Which scenarios run in which lane, after the lane's pytest: the two lanes take about the same
 # time on 2 cores (docs/testing.md). A scenario named in neither list runs in lane roles.
-lab_lane=" ${LAB_LANE_SCENARIOS-prefect_worker prefect_server} "
+lab_lane=" ${LAB_LANE_SCENARIOS-prefect_worker} "
 lab_scenarios=() roles_scenarios=()
 for scenario in "$@"; do
   if [[ $lab_lane == *" $scenario "* ]]; then
