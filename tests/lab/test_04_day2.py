@@ -37,8 +37,9 @@ def main_pid(container: str) -> str:
 
 
 def test_drain_waits_for_the_hosts_run_and_it_takes_no_new_one() -> None:
-    """Drain under a 30 s run: it returns once that run Completed, a run the host had claimed
-    but not started goes to another worker, and runs started meanwhile go elsewhere."""
+    """Drain under a 30 s run, reading one run per page: it returns once that run Completed, a
+    run the host had claimed but not started goes to another worker, other workers' runs in
+    flight are left alone, and runs started meanwhile go elsewhere."""
     run_id = start_run("echo holding; sleep 30; echo done")
     running = wait_for(
         "the long run Running on a worker",
@@ -57,10 +58,18 @@ def test_drain_waits_for_the_hosts_run_and_it_takes_no_new_one() -> None:
     claimed = {"state": {"type": "PENDING", "name": "Pending"}}
     claimed["labels"] = {"prefect.worker.name": host}
     orphan = api("POST", f"/deployments/{hello['id']}/create_flow_run", claimed)["id"]
+    # Runs in flight that are another worker's (claimed by a worker name no host has): with a
+    # page of one run, the drain reads the host's runs only by paging past them, and must
+    # leave them as they are.
+    decoy = {"state": {"type": "PENDING", "name": "Pending"}}
+    decoy["labels"] = {"prefect.worker.name": "elsewhere"}
+    decoys = [
+        api("POST", f"/deployments/{hello['id']}/create_flow_run", decoy)["id"] for _ in range(3)
+    ]
     start = time.monotonic()
     drain = subprocess.Popen(
         [str(VENV_BIN / "ansible-playbook"), "-i", str(LAB_INVENTORY), "playbooks/drain.yml"]
-        + ["-l", host],
+        + ["-l", host, "-e", "prefect_worker_drain_page_size=1"],
         cwd=ROOT,
         env=ansible_env(),
         stdout=subprocess.PIPE,
@@ -77,8 +86,16 @@ def test_drain_waits_for_the_hosts_run_and_it_takes_no_new_one() -> None:
     out, _ = drain.communicate(timeout=900)
     returned_at = now()
     seconds = time.monotonic() - start
+    try:
+        left = {api("GET", f"/flow_runs/{d}")["state_type"] for d in decoys}
+    finally:
+        for d in decoys:
+            api(
+                "POST", f"/flow_runs/{d}/set_state", {"state": {"type": "CANCELLED"}, "force": True}
+            )
     assert drain.returncode == 0, failures(out)
     assert f"{host} is drained" in " ".join(out.split()), out[-3000:]
+    assert left == {"PENDING"}, left
 
     held = api("GET", f"/flow_runs/{run_id}")
     assert held["state_type"] == "COMPLETED", held["state"]
