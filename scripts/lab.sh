@@ -46,22 +46,35 @@ chars = string.ascii_letters + string.digits
 print("".join(secrets.choice(chars) for _ in range(32)))'
 }
 
-# The lab's vault, made once: a generated vault password (0600), and the API and database
-# passwords encrypted with it in group_vars/all/vault.yml. A lab made before the vault keeps
-# the passwords it had (the files the roles generated), so nothing on its hosts changes.
+# The lab's vault, made once: a generated vault password (0600), and the lab's secrets
+# encrypted with it in group_vars/all/vault.yml: the API's and the database's passwords, the
+# monitoring's password and the passphrase of the CA's key. A secret the vault lacks is added
+# (a lab made before keeps what the roles generated into .credentials, whose file is then
+# removed), so nothing on its hosts changes.
 ensure_vault() {
   install -d -m 0700 "$credentials"
   if [ ! -s "$vault_pass" ]; then
     (umask 077; generate_secret >"$vault_pass")
   fi
-  if [ ! -f "$vault_file" ]; then
-    local api db
-    api=$(cat "$credentials/api_auth_password" 2>/dev/null || generate_secret)
-    db=$(cat "$credentials/database_password" 2>/dev/null || generate_secret)
-    printf 'vault_prefect_api_auth_password: %s\nvault_prefect_database_password: %s\n' "$api" "$db" |
+  local held="" added="" name file value
+  if [ -f "$vault_file" ]; then
+    held=$("$VENV/bin/ansible-vault" view --vault-password-file "$vault_pass" "$vault_file")
+  fi
+  for name in api_auth_password database_password monitoring_password api_tls_ca_passphrase; do
+    if ! grep -q "^vault_prefect_$name:" <<<"$held"; then
+      file=$credentials/$name
+      value=$(cat "$file" 2>/dev/null || generate_secret)
+      held+=$'\n'"vault_prefect_$name: $value"
+      added+=" $name"
+    fi
+  done
+  if [ -n "$added" ]; then
+    sed '/^$/d' <<<"$held" |
       (umask 077; "$VENV/bin/ansible-vault" encrypt --vault-password-file "$vault_pass" \
-        --output "$vault_file" -)
-    log "the lab's API and database passwords: $vault_file (ansible-vault, password in $vault_pass)"
+        --output "$vault_file.new" -)
+    mv "$vault_file.new" "$vault_file"
+    for name in $added; do rm -f "$credentials/$name"; done
+    log "the lab's secrets ($added ) are in $vault_file (ansible-vault, password in $vault_pass)"
   fi
 }
 
@@ -74,12 +87,16 @@ ensure_inventory() {
     cp "$here/inventory/lab/group_vars/all/main.yml" "$inventory/group_vars/all/main.yml"
     sed "s/zp-lab/$lab_name/g" "$here/inventory/lab/docker.yml" >"$inventory/docker.yml"
   fi
+  # The network's gateway: where this machine's connections to the published ports come from.
+  local gateway
+  gateway=$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$network")
   cat >"$inventory/group_vars/all/lab.yml" <<YAML
 ---
 # Written by scripts/lab.sh at every 'make lab': this lab's own settings.
 lab_name: $lab_name
 lab_ui_port: $ui_port
 lab_checkout: $here
+lab_gateway: $gateway
 YAML
 }
 
@@ -157,7 +174,8 @@ cmd_up() {
   log "converged in $(( SECONDS - start )) s"
   if [ "${LAB_SMOKE:-1}" = 1 ]; then
     log "smoke test: a run of hello/hello"
-    "$VENV/bin/python" scripts/run_deployment.py hello/hello --timeout 300 --client-env "$credentials/client.env"
+    PREFECT_API_AUTH_STRING=$(auth_string) \
+      "$VENV/bin/python" scripts/run_deployment.py hello/hello --timeout 300 --client-env "$credentials/client.env"
   fi
   cat <<MSG
 
@@ -165,7 +183,7 @@ The lab is up: $control and $workers Linux worker(s) on the Docker network $netw
   Prefect UI and API:  https://127.0.0.1:${ui_port}  (API: https://127.0.0.1:${ui_port}/api)
   Its certificate's CA: ${credentials}/tls-ca.crt (for a browser: import it as a trusted CA;
                        make lab-env exports it as PREFECT_API_SSL_CERT_FILE)
-  Login:               the user and password after PREFECT_API_AUTH_STRING= in ${credentials}/client.env
+  Login:               admin, with the password make lab-env prints (from the lab's vault)
   Prometheus:          http://127.0.0.1:${prometheus_port}  (alerts: http://127.0.0.1:${prometheus_port}/alerts)
   CLI from here:       eval "\$(make -s lab-env)" && .venv/bin/prefect work-pool ls
   SSH:                 Ansible logs in as deploy (sudo) with ${ssh_key},
@@ -204,6 +222,13 @@ cmd_down() {
   log "lab $lab_name removed (image $IMAGE and ${credentials} kept)"
 }
 
+# The API's auth string, read from the lab's vault (client.env holds none: the password is a
+# vaulted one).
+auth_string() {
+  "$VENV/bin/ansible-vault" view --vault-password-file "$vault_pass" "$vault_file" |
+    sed -n 's/^vault_prefect_api_auth_password: *//p' | sed 's/^/admin:/'
+}
+
 cmd_env() {
   if [ ! -f "$credentials/client.env" ]; then
     echo "no lab credentials in $credentials: run 'make lab' first" >&2
@@ -213,6 +238,7 @@ cmd_env() {
   while IFS='=' read -r name value; do
     case "$name" in PREFECT_*) printf 'export %s=%q\n' "$name" "$value" ;; esac
   done <"$credentials/client.env"
+  printf 'export PREFECT_API_AUTH_STRING=%q\n' "$(auth_string)"
   # For ansible-playbook runs against the lab (its vault).
   printf 'export ANSIBLE_VAULT_PASSWORD_FILE=%q\n' "$vault_pass"
 }

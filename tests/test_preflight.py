@@ -330,6 +330,11 @@ BAD_INPUTS = [
         "prefect_monitoring: the failure ratio must be in (0, 1]",
     ),
     (
+        "monitoring-on-a-public-address",
+        inventory(host(), prefect_monitoring=True, prefect_monitoring_listen_address="8.8.8.8"),
+        'zp-test-ctl: prefect_monitoring_listen_address is "8.8.8.8", a public address.',
+    ),
+    (
         "api-replicas-without-redis",
         scaled_out_inventory("prefect_api", "prefect_lb"),
         "prefect_api holds zp-test-api, so prefect_redis must hold one host, or three or more"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import ssl
@@ -13,10 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import yaml
 
-from conftest import LAB, LAB_CREDENTIALS, LAB_UI_PORT, ROOT, ansible_env
+from conftest import LAB, LAB_CREDENTIALS, LAB_INVENTORY, LAB_UI_PORT, ROOT, VENV_BIN, ansible_env
 
 CLIENT_ENV = LAB_CREDENTIALS / "client.env"
+VAULT = LAB_INVENTORY / "group_vars" / "all" / "vault.yml"
 CONTROL = f"{LAB}-control"
 # The lab serves its API over HTTPS (prefect_api_tls), published on this machine's loopback;
 # its certificate is checked against the lab's CA, as a user's client does.
@@ -113,10 +116,25 @@ def client_env() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line)
 
 
+@functools.cache
+def vault_secrets() -> dict[str, str]:
+    """The passwords the lab keeps in its ansible-vault file, decrypted."""
+    shown = subprocess.run(
+        [str(VENV_BIN / "ansible-vault"), "view", str(VAULT)],
+        env=ansible_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return yaml.safe_load(shown)
+
+
 def auth() -> tuple[str, str]:
+    """The API's user and password: the lab's password is a vaulted one, so client.env holds
+    no auth string (prefect_server_client_env_auth), and it is read from the vault."""
     string = client_env().get("PREFECT_API_AUTH_STRING")
     if string is None:
-        raise AssertionError("no auth string in client.env")
+        return "admin", vault_secrets()["vault_prefect_api_auth_password"]
     user, _, password = string.partition(":")
     return user, password
 

@@ -18,7 +18,7 @@ import yaml
 from playwright.sync_api import Browser, Error, Page, Route, expect, sync_playwright
 
 from conftest import LAB_UI_PORT, ROOT
-from lab.helpers import api, client_env, figure, lab_hosts
+from lab.helpers import api, auth, client_env, figure, lab_hosts
 
 UI = f"https://127.0.0.1:{LAB_UI_PORT}"
 SHOTS = ROOT / ".artifacts" / "browser"
@@ -74,7 +74,7 @@ def test_the_ui_in_a_real_browser(chromium: tuple[object, str], tmp_path: Path) 
     Content-Security-Policy allows its own origin only), and the policy blocks nothing the
     pages use."""
     ca = Path(client_env()["PREFECT_API_SSL_CERT_FILE"])
-    auth_string = client_env()["PREFECT_API_AUTH_STRING"]
+    auth_string = ":".join(auth())
     manifest = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
     deployments = [d["name"] for d in manifest["deployments"]]
     workers = lab_hosts("status=running", "label=zoe-prefect.group=linux_workers")

@@ -10,14 +10,30 @@ import time
 import httpx
 
 from conftest import LAB, LAB_PROMETHEUS_PORT
-from lab.helpers import CONTROL, api, docker, figure, lab_hosts, now, online_since, wait_for
+from lab.helpers import (
+    CONTROL,
+    api,
+    auth,
+    docker,
+    figure,
+    lab_hosts,
+    now,
+    online_since,
+    vault_secrets,
+    wait_for,
+)
 
 PROMETHEUS = f"http://127.0.0.1:{LAB_PROMETHEUS_PORT}/api/v1"
 UNIT = "prefect-worker@linux.service"
 
 
+def monitoring_auth() -> tuple[str, str]:
+    """Prometheus's and the node exporters' basic auth (the password from the lab's vault)."""
+    return "monitoring", vault_secrets()["vault_prefect_monitoring_password"]
+
+
 def prometheus(path: str, **params: str) -> dict | list:
-    response = httpx.get(f"{PROMETHEUS}{path}", params=params, timeout=10)
+    response = httpx.get(f"{PROMETHEUS}{path}", params=params, auth=monitoring_auth(), timeout=10)
     response.raise_for_status()
     return response.json()["data"]
 
@@ -85,6 +101,8 @@ def test_prometheus_scrapes_every_target_up_with_the_fleets_numbers() -> None:
 
 
 def test_monitoring_listens_on_the_private_address_only() -> None:
+    """Prometheus and the node exporters on each host's private address, the fleet's exporter
+    on loopback only."""
     for host in lab_hosts("status=running"):
         listening = docker("exec", host, "ss", "-Htln")
         ports = {"9100"} | ({"9090", "9423"} if host == CONTROL else set())
@@ -93,9 +111,69 @@ def test_monitoring_listens_on_the_private_address_only() -> None:
             assert lines, f"{host}: nothing listens on {port}\n{listening}"
             for line in lines:
                 address = ipaddress.ip_address(line.split()[3].rsplit(":", 1)[0].strip("[]"))
+                if port == "9423":
+                    assert address.is_loopback, (host, line)
+                    continue
                 # The host's private address: not every interface, not loopback, not public.
                 assert address.is_private and not address.is_loopback, (host, line)
                 assert not address.is_unspecified, (host, line)
+
+
+# Run on a lab host with its own python3: the status of a GET, with basic auth when given.
+PROBE = """
+import base64, sys, urllib.error, urllib.request
+request = urllib.request.Request(sys.argv[1])
+if len(sys.argv) > 2:
+    token = base64.b64encode(f"{sys.argv[2]}:{sys.argv[3]}".encode()).decode()
+    request.add_header("Authorization", "Basic " + token)
+try:
+    print(urllib.request.urlopen(request, timeout=5).status)
+except urllib.error.HTTPError as error:
+    print(error.code)
+except OSError:
+    print("refused")
+"""
+
+
+def test_monitoring_answers_nobody_without_the_password_and_workers_not_at_all() -> None:
+    """Without credentials Prometheus and the node exporters answer 401; a worker host (where
+    flow code runs) cannot connect to them at all, with or without them; Prometheus holds no
+    credential of the API, whose metrics it reads through the exporter."""
+    anonymous = httpx.get(f"{PROMETHEUS}/status/flags", timeout=10)
+    assert anonymous.status_code == 401, anonymous.status_code
+    assert prometheus("/status/flags")["web.config.file"] == "/etc/prometheus/web.yml"
+    user, password = monitoring_auth()
+    control_ip = docker("exec", CONTROL, "hostname", "-I").split()[0]
+    worker = f"{LAB}-worker-1"
+    worker_ip = docker("exec", worker, "hostname", "-I").split()[0]
+
+    def status(host: str, url: str, *credentials: str) -> str:
+        """The HTTP status a request from `host` gets; "refused" when the connection is
+        refused or reset."""
+        out = docker("exec", host, "python3", "-c", PROBE, url, *credentials, check=False)
+        return out.strip()
+
+    # From the control host (Prometheus's own): the password opens, nothing else does.
+    node = f"http://{worker_ip}:9100/metrics"
+    assert status(CONTROL, node) == "401"
+    assert status(CONTROL, node, user, "wrong-password") == "401"
+    assert status(CONTROL, node, user, password) == "200"
+    # From a worker: the control host's monitoring ports are closed to it, the right password
+    # or not, and the exporter listens on the control host's loopback only.
+    for port in ("9090", "9100", "9423"):
+        found = status(worker, f"http://{control_ip}:{port}/metrics", user, password)
+        assert found == "refused", (port, found)
+    assert status(f"{LAB}-worker-2", node, user, password) == "refused"
+    # No file under /etc/prometheus holds the API's auth string, and the exporter runs as an
+    # account of its own (not prefect, which can read the server's settings).
+    api_password = auth()[1]
+    held = docker(
+        "exec", CONTROL, "grep", "-rlF", "--", api_password, "/etc/prometheus", check=False
+    )
+    assert held == "", held
+    unit = "prefect-exporter.service"
+    shown = docker("exec", CONTROL, "systemctl", "show", unit, "-p", "User")
+    assert "User=prefect-exporter" in shown, shown
 
 
 def test_a_stopped_worker_makes_its_alert_go_pending() -> None:

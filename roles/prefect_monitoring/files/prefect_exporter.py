@@ -23,10 +23,18 @@ API what a person would look at in the UI and exports it as gauges:
                                                   (with --database-path)
   prefect_exporter_scrape_errors                  API calls that failed in this scrape
 
-The auth string comes from the environment (PREFECT_API_AUTH_STRING), never the command line.
+It also serves the API server's own metrics (GET /api/metrics, behind the API's basic auth)
+at /api-metrics, so that Prometheus scrapes them without holding the API's password: Prefect
+has no read-only credential. Both answers are made at most once per --min-interval seconds
+and shared by every request in that time, one at a time, so that scrapes, however many, cost
+the single-threaded API a bounded number of calls.
+
+The auth string comes from a file (--auth-file, a systemd credential) or the environment
+(PREFECT_API_AUTH_STRING), never the command line.
 
 usage: prefect_exporter.py --listen ADDRESS --port PORT --api URL [--window SECONDS]
           [--tls-endpoint HOST:PORT --tls-ca FILE] [--database-path PATH]
+          [--auth-file FILE] [--min-interval SECONDS]
 """
 
 from __future__ import annotations
@@ -38,14 +46,17 @@ import os
 import socket
 import ssl
 import sys
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -114,7 +125,7 @@ class FleetCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         args = self.args
-        api = Api(args.api, os.environ.get("PREFECT_API_AUTH_STRING", ""))
+        api = Api(args.api, args.auth)
         up = GaugeMetricFamily("prefect_api_up", "1 when the API's /health answers 200.")
         healthy = api.healthy()
         up.add_metric([], 1 if healthy else 0)
@@ -236,6 +247,50 @@ class QuietHandler(WSGIRequestHandler):
         pass
 
 
+class Cached:
+    """An answer made at most once per `seconds`, by one request at a time; the others in
+    that time get the same bytes."""
+
+    def __init__(self, make, seconds: float) -> None:
+        self.make = make
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.made = float("-inf")
+        self.answer: tuple[str, bytes] = ("503 Service Unavailable", b"")
+
+    def get(self) -> tuple[str, bytes]:
+        with self.lock:
+            if time.monotonic() - self.made >= self.seconds:
+                self.answer = self.make()
+                self.made = time.monotonic()
+            return self.answer
+
+
+def api_metrics(args: argparse.Namespace) -> tuple[str, bytes]:
+    """The API server's /api/metrics as it answers, or 503 (Prometheus then marks it down)."""
+    api = Api(args.api, args.auth)
+    request = urllib.request.Request(api.url + "/metrics", headers=api.headers)
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
+            return "200 OK", answer.read()
+    except (OSError, ValueError) as error:
+        return "503 Service Unavailable", f"the API's /metrics: {error}\n".encode()
+
+
+def application(fleet: Cached, server: Cached):
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "/")
+        answers = {"/metrics": fleet, "/api-metrics": server}
+        if path not in answers:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"/metrics: the fleet; /api-metrics: the API server's own\n"]
+        status, body = answers[path].get()
+        start_response(status, [("Content-Type", CONTENT_TYPE_LATEST)])
+        return [body]
+
+    return app
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", required=True)
@@ -245,14 +300,23 @@ def main() -> int:
     parser.add_argument("--tls-endpoint", default="", help="HOST:PORT of the public API")
     parser.add_argument("--tls-ca", default="", help="the CA the API's certificate is from")
     parser.add_argument("--database-path", default="")
+    parser.add_argument("--auth-file", default="", help="a file holding the API's auth string")
+    parser.add_argument(
+        "--min-interval", type=float, default=10, help="seconds an answer is served again"
+    )
     args = parser.parse_args()
+    args.auth = os.environ.get("PREFECT_API_AUTH_STRING", "")
+    if args.auth_file:
+        args.auth = Path(args.auth_file).read_text(encoding="utf-8").strip()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FleetCollector(args))
-    server = make_server(
-        args.listen, args.port, make_wsgi_app(registry), handler_class=QuietHandler
+    fleet = Cached(lambda: ("200 OK", generate_latest(registry)), args.min_interval)
+    server = Cached(lambda: api_metrics(args), args.min_interval)
+    httpd = make_server(
+        args.listen, args.port, application(fleet, server), handler_class=QuietHandler
     )
     print(f"serving the fleet's metrics on http://{args.listen}:{args.port}/metrics", flush=True)
-    server.serve_forever()
+    httpd.serve_forever()
     return 0
 
 
