@@ -28,6 +28,7 @@ from conftest import (
 from lab.helpers import (
     CONTROL,
     MARKS,
+    VAULT,
     api,
     auth,
     changed_tasks,
@@ -39,11 +40,11 @@ from lab.helpers import (
     now,
     online_since,
     site_recap,
+    vault_secrets,
     wait_for,
 )
 
 CREDENTIALS = LAB_CREDENTIALS
-VAULT = LAB_INVENTORY / "group_vars" / "all" / "vault.yml"
 PRIVATE_URL = f"http://{CONTROL}/git/zoe-prefect.git"
 WORKERS = [f"{LAB}-worker-1", f"{LAB}-worker-2", f"{LAB}-worker-3"]
 # The lab's group_vars: the committed settings, scripts/lab.sh's lab.yml and the vault.
@@ -67,28 +68,37 @@ def pem_line(path: Path) -> str:
     return lines[1]
 
 
-def vault_secrets() -> dict[str, str]:
-    """The passwords the lab keeps in its ansible-vault file, decrypted."""
-    shown = subprocess.run(
-        [str(VENV_BIN / "ansible-vault"), "view", str(VAULT)],
-        env=ansible_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return yaml.safe_load(shown)
-
-
 def test_the_lab_keeps_its_passwords_in_a_vault() -> None:
-    """The API and database passwords come from the lab's vault file, encrypted, and a wrong
-    vault password stops site.yml before any host changes, with Ansible's message."""
+    """The lab's passwords and the CA key's passphrase come from the lab's vault file,
+    encrypted; none of them is anywhere in plain text on the controller, no secret is made
+    that the fleet does not use, and a wrong vault password stops site.yml before any host
+    changes, with Ansible's message."""
     assert VAULT.read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
     secrets = vault_secrets()
-    assert set(secrets) == {"vault_prefect_api_auth_password", "vault_prefect_database_password"}
+    assert set(secrets) == {
+        "vault_prefect_api_auth_password",
+        "vault_prefect_database_password",
+        "vault_prefect_monitoring_password",
+        "vault_prefect_api_tls_ca_passphrase",
+    }
     assert all(value not in VAULT.read_text() for value in secrets.values())
     # The server runs with them: the API takes the vault's password.
     assert auth()[1] == secrets["vault_prefect_api_auth_password"]
     assert oct((CREDENTIALS / "vault_pass").stat().st_mode & 0o777) == "0o600"
+    # Not in any file of the credentials folder (client.env has no auth string), no Redis
+    # password for a fleet without Redis, and the CA's key encrypted with the passphrase.
+    plain = [
+        (path.name, name)
+        for path in CREDENTIALS.iterdir()
+        if path.is_file() and path.name != "vault_pass"
+        for name, value in secrets.items()
+        if value in path.read_text(errors="replace")
+    ]
+    assert plain == [], plain
+    assert "PREFECT_API_AUTH_STRING" not in (CREDENTIALS / "client.env").read_text()
+    assert not (CREDENTIALS / "redis_password").exists()
+    key = (CREDENTIALS / "tls-ca.key").read_text()
+    assert key.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----"), key.splitlines()[0]
 
     wrong = CREDENTIALS.parent / ".wrong-vault-pass"
     wrong.write_text("not the password\n")
