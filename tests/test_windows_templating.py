@@ -461,6 +461,12 @@ DRAIN_RUNS = [
     flow_run("running", "RUNNING", "5151"),
     flow_run("elsewhere", "PENDING", None, worker="win-02.example"),  # another host's
 ]
+# What zoe.prefect.flow_runs returns for win-01.example: its own runs (it drops the others).
+DRAIN_ANSWER = {
+    "status": 200,
+    "pages": 1,
+    "runs": [r for r in DRAIN_RUNS if r["labels"]["prefect.worker.name"] == "win-01.example"],
+}
 CASES = {
     "nssm 2.24-101": {"__prefect_worker_nssm_version": {"stdout": NSSM_2_24_101, "stderr": ""}},
     "nssm 2.24": {
@@ -493,11 +499,11 @@ CASES = {
     },
     "no pending renames": {"__prefect_worker_win_renames": {"exists": False}},
     "drain": {
-        "__prefect_worker_draining": {"status": 200, "json": DRAIN_RUNS},
+        "__prefect_worker_draining": DRAIN_ANSWER,
         "__prefect_worker_win_processes": {"result": ["4242", "5151"]},
     },
     "drain with an unrecorded process": {
-        "__prefect_worker_draining": {"status": 200, "json": DRAIN_RUNS},
+        "__prefect_worker_draining": DRAIN_ANSWER,
         "__prefect_worker_win_processes": {"result": ["4242", "5151", "6161"]},
     },
 }
