@@ -352,11 +352,12 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
     )
 
     # Every process of every service the roles run is a non-root user's, whatever its name
-    # (the exporter is a python process; the flows' registration, git's as nobody, is gone).
+    # (the exporter is a python process, as its own account; the flows' registration, git's as
+    # nobody, is gone).
     services = {
         CONTROL: {
             "prefect-server.service": {"prefect"},
-            "prefect-exporter.service": {"prefect"},
+            "prefect-exporter.service": {"prefect-exporter"},
             "postgresql@15-main.service": {"postgres"},
             "prometheus.service": {"prometheus"},
             "prometheus-node-exporter.service": {"prometheus"},
