@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import ssl
 import subprocess
@@ -93,6 +94,8 @@ def active_since(container: str, unit: str) -> str:
 
 
 def run_deployment(name: str, *params: str) -> dict:
+    """scripts/run_deployment.py's JSON answer; the auth string from auth(), since the lab's
+    client.env holds none (its password is a vaulted one)."""
     result = subprocess.run(
         [sys.executable, "scripts/run_deployment.py", name, "--json"]
         + ["--client-env", str(CLIENT_ENV)]
@@ -102,8 +105,11 @@ def run_deployment(name: str, *params: str) -> dict:
         text=True,
         timeout=600,
         check=False,
+        env={**os.environ, "PREFECT_API_AUTH_STRING": ":".join(auth())},
     )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    lines = result.stdout.strip().splitlines()
+    assert lines, f"run_deployment.py {name}: exit {result.returncode}\n{result.stderr[-3000:]}"
+    return json.loads(lines[-1])
 
 
 def figure(text: str) -> None:
