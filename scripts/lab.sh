@@ -46,11 +46,19 @@ chars = string.ascii_letters + string.digits
 print("".join(secrets.choice(chars) for _ in range(32)))'
 }
 
+# The Secret blocks' key: the one a running lab's database holds (Prefect made it there before
+# the roles gave one), or a new Fernet key.
+generate_encryption_key() {
+  docker exec "$control" runuser -u postgres -- psql -d prefect -tAc \
+    "SELECT value->>'fernet_key' FROM configuration WHERE key = 'ENCRYPTION_KEY'" 2>/dev/null | grep . ||
+    "$VENV/bin/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'
+}
+
 # The lab's vault, made once: a generated vault password (0600), and the lab's secrets
 # encrypted with it in group_vars/all/vault.yml: the API's and the database's passwords, the
-# monitoring's password and the passphrase of the CA's key. A secret the vault lacks is added
-# (a lab made before keeps what the roles generated into .credentials, whose file is then
-# removed), so nothing on its hosts changes.
+# monitoring's password, the passphrase of the CA's key and the Secret blocks' key. A secret
+# the vault lacks is added (a lab made before keeps what the roles generated into .credentials,
+# whose file is then removed, and the key its database holds), so nothing on its hosts changes.
 ensure_vault() {
   install -d -m 0700 "$credentials"
   if [ ! -s "$vault_pass" ]; then
@@ -60,10 +68,15 @@ ensure_vault() {
   if [ -f "$vault_file" ]; then
     held=$("$VENV/bin/ansible-vault" view --vault-password-file "$vault_pass" "$vault_file")
   fi
-  for name in api_auth_password database_password monitoring_password api_tls_ca_passphrase; do
+  for name in api_auth_password database_password monitoring_password api_tls_ca_passphrase \
+    server_encryption_key; do
     if ! grep -q "^vault_prefect_$name:" <<<"$held"; then
       file=$credentials/$name
-      value=$(cat "$file" 2>/dev/null || generate_secret)
+      if [ "$name" = server_encryption_key ]; then
+        value=$(cat "$file" 2>/dev/null || generate_encryption_key)
+      else
+        value=$(cat "$file" 2>/dev/null || generate_secret)
+      fi
       held+=$'\n'"vault_prefect_$name: $value"
       added+=" $name"
     fi

@@ -80,6 +80,7 @@ def test_the_lab_keeps_its_passwords_in_a_vault() -> None:
         "vault_prefect_database_password",
         "vault_prefect_monitoring_password",
         "vault_prefect_api_tls_ca_passphrase",
+        "vault_prefect_server_encryption_key",
     }
     assert all(value not in VAULT.read_text() for value in secrets.values())
     # The server runs with them: the API takes the vault's password.
@@ -375,10 +376,112 @@ def test_a_verbose_run_with_an_unreachable_windows_host(tmp_path: Path) -> None:
         assert {unit: seen.get(unit) for unit in expected} == expected, (host, seen)
 
 
+def psql(query: str, database: str = "postgres") -> str:
+    """A query's rows on the control host, as postgres (psql's unaligned, tuples-only output)."""
+    return docker("exec", CONTROL, "runuser", "-u", "postgres", "--", "psql", "-d", database,
+                  "-tAc", query)  # fmt: skip
+
+
+def dump_text(dump: Path) -> str:
+    """A controller's dump as SQL (pg_restore on the control host, the dump on its stdin)."""
+    shown = subprocess.run(
+        ["docker", "exec", "-i", CONTROL, "runuser", "-u", "postgres", "--",
+         "pg_restore", "-f", "-"],
+        input=dump.read_bytes(), capture_output=True, check=True,
+    )  # fmt: skip
+    return shown.stdout.decode(errors="replace")
+
+
+def test_the_secret_blocks_key_is_adopted_and_kept_out_of_the_dumps() -> None:
+    """Every server runs with the vault's PREFECT_SERVER_ENCRYPTION_KEY and the database holds
+    no key. A fleet of an older release (the server without the key, which only the database
+    holds, and a Secret block made then) is adopted by control.yml: the key leaves the
+    database, the block still reads, and a dump taken then holds no key. A key that opens none
+    of the blocks is refused with nothing changed. The dump from before the adoption restores,
+    its blocks read, and its copy of the key is removed again."""
+    key = vault_secrets()["vault_prefect_server_encryption_key"]
+    env_file, marker = "/etc/prefect/server.env", "/etc/prefect/encryption-key.forgotten"
+    stored = "SELECT count(*) FROM configuration WHERE key = 'ENCRYPTION_KEY'"
+    line = f"PREFECT_SERVER_ENCRYPTION_KEY={key}"
+    assert line in docker("exec", CONTROL, "cat", env_file).split()
+    assert psql(stored, "prefect") == "0"
+
+    # The fleet as an older release left it.
+    docker("exec", CONTROL, "systemctl", "stop", "prefect-server")
+    docker("exec", CONTROL, "sed", "-i", "/^PREFECT_SERVER_ENCRYPTION_KEY=/d", env_file)
+    docker("exec", CONTROL, "rm", "-f", marker)
+    psql("INSERT INTO configuration (key, value) VALUES "
+         f"('ENCRYPTION_KEY', jsonb_build_object('fernet_key', '{key}'))", "prefect")  # fmt: skip
+    docker("exec", CONTROL, "systemctl", "start", "prefect-server")
+    wait_for("the API ready", lambda: api("GET", "/ready") is not None, timeout=120)
+    secret = api("GET", "/block_types/slug/secret")
+    schema = api("POST", "/block_schemas/filter",
+                 {"block_types": {"slug": {"any_": ["secret"]}}})[0]  # fmt: skip
+    block = api("POST", "/block_documents/", {
+        "name": "made-before-the-key", "data": {"value": "written before the adoption"},
+        "block_type_id": secret["id"], "block_schema_id": schema["id"],
+    })  # fmt: skip
+
+    def reads() -> bool:
+        shown = api("GET", f"/block_documents/{block['id']}?include_secrets=true")
+        return shown["data"]["value"] == "written before the adoption"
+
+    assert reads()
+    backup = run_playbook("playbooks/backup.yml", str(LAB_INVENTORY))
+    assert backup.returncode == 0, failures(backup.stdout)
+    before = Path(re.search(r"Backup of prefect: (\S+\.pgc)", backup.stdout).group(1))
+    assert key in dump_text(before)
+
+    start = time.monotonic()
+    adopt = run_playbook("playbooks/control.yml", str(LAB_INVENTORY))
+    assert adopt.returncode == 0, failures(adopt.stdout)
+    figure(f"control.yml adopting the key of an older fleet: {time.monotonic() - start:.0f} s")
+    assert line in docker("exec", CONTROL, "cat", env_file).split()
+    assert psql(stored, "prefect") == "0"
+    wait_for("the API ready", lambda: api("GET", "/ready") is not None, timeout=120)
+    assert reads()
+    backup = run_playbook("playbooks/backup.yml", str(LAB_INVENTORY))
+    assert backup.returncode == 0, failures(backup.stdout)
+    after = Path(re.search(r"Backup of prefect: (\S+\.pgc)", backup.stdout).group(1))
+    text = dump_text(after)
+    assert key not in text and "ENCRYPTION_KEY" not in text and "made-before-the-key" in text
+    figure(f"dumps: before the adoption with the key, after it without ({len(text)} bytes of SQL)")
+
+    # Another key opens none of the blocks: refused before the settings change.
+    settings = docker("exec", CONTROL, "sha256sum", env_file)
+    pid = docker("exec", CONTROL, "systemctl", "show", "-p", "MainPID", "--value", "prefect-server")
+    other = base64.urlsafe_b64encode(bytes(range(32))).decode()
+    wrong = run_playbook("playbooks/control.yml", str(LAB_INVENTORY),
+                         "-e", f"prefect_server_encryption_key={other}")  # fmt: skip
+    assert wrong.returncode != 0
+    said = " ".join(wrong.stdout.split())
+    assert "block documents do not decrypt with the key given" in said, failures(wrong.stdout)
+    assert other not in wrong.stdout and key not in wrong.stdout
+    assert docker("exec", CONTROL, "sha256sum", env_file) == settings
+    assert docker("exec", CONTROL, "systemctl", "show", "-p", "MainPID", "--value",
+                  "prefect-server") == pid  # fmt: skip
+
+    restore = run_playbook(
+        "playbooks/restore.yml", str(LAB_INVENTORY),
+        "-e", f"restore_file={before}", "-e", "restore_confirm=true",
+    )  # fmt: skip
+    assert restore.returncode == 0, failures(restore.stdout)
+    assert psql(stored, "prefect") == "0"
+    assert reads()
+    for dump in (before, after):
+        dump.unlink()
+    for name in set(psql("SELECT datname FROM pg_database").split()):
+        if name.startswith("prefect_before_restore_"):
+            psql(f"DROP DATABASE {name}")
+
+
 def test_a_scheduled_dump_is_restored_in_place() -> None:
     """The backup timer's service (started by hand) dumps the database on the control host; a
     deployment deleted after that dump is back (same id) once restore.yml restored the newest
-    scheduled dump, which stays where it was."""
+    scheduled dump, which stays where it was. Before that, with nothing changed: a restore
+    without restore_confirm is refused, saying what the live database holds, and so is a dump
+    cut short (though pg_restore --list reads it), while the server keeps running. The replaced
+    database is kept, as it was."""
     folder = "/var/backups/zoe-prefect"
     timer = docker("exec", CONTROL, "systemctl", "is-enabled", "prefect-db-backup.timer")
     assert timer == "enabled"
@@ -392,15 +495,56 @@ def test_a_scheduled_dump_is_restored_in_place() -> None:
     victim = next(iter(deployments))
     api("DELETE", f"/deployments/{victim}")
     assert victim not in {d["id"] for d in api("POST", "/deployments/filter", {})}
-    start = time.monotonic()
-    restore = run_playbook(
+    databases = set(psql("SELECT datname FROM pg_database").split())
+    server_pid = docker("exec", CONTROL, "systemctl", "show", "-p", "MainPID", "--value",
+                        "prefect-server.service")  # fmt: skip
+
+    unconfirmed = run_playbook(
         "playbooks/restore.yml", str(LAB_INVENTORY), "-e", "restore_scheduled=latest"
     )
+    assert unconfirmed.returncode != 0
+    said = " ".join(unconfirmed.stdout.split())
+    assert f"({len(deployments) - 1} deployments," in said, failures(unconfirmed.stdout)
+    assert "-e restore_confirm=true" in said and "Nothing was changed." in said
+
+    # The newest dump by its name's time, cut 200 bytes short: its table of contents reads.
+    cut = f"{folder}/prefect-20991231T235959Z.pgc"
+    whole = f"{folder}/{listed[0]}"
+    docker("exec", CONTROL, "sh", "-c",
+           f"head -c $(( $(stat -c %s {whole}) - 200 )) {whole} > {cut} && chown postgres: {cut}"
+           f" && runuser -u postgres -- pg_restore --list {cut} >/dev/null")  # fmt: skip
+    try:
+        truncated = run_playbook(
+            "playbooks/restore.yml", str(LAB_INVENTORY),
+            "-e", "restore_scheduled=latest", "-e", "restore_confirm=true",
+        )  # fmt: skip
+    finally:
+        docker("exec", CONTROL, "rm", "-f", cut)
+    assert truncated.returncode != 0
+    said = " ".join(truncated.stdout.split())
+    assert "prefect-20991231T235959Z.pgc is not a complete dump" in said, failures(truncated.stdout)
+    # Nothing changed: the same databases, the server never stopped, the victim still gone.
+    assert set(psql("SELECT datname FROM pg_database").split()) == databases
+    assert docker("exec", CONTROL, "systemctl", "show", "-p", "MainPID", "--value",
+                  "prefect-server.service") == server_pid  # fmt: skip
+    assert victim not in {d["id"] for d in api("POST", "/deployments/filter", {})}
+
+    start = time.monotonic()
+    restore = run_playbook(
+        "playbooks/restore.yml", str(LAB_INVENTORY),
+        "-e", "restore_scheduled=latest", "-e", "restore_confirm=true",
+    )  # fmt: skip
     assert restore.returncode == 0, failures(restore.stdout + restore.stderr)
     figure(f"restore of the newest scheduled dump in place: {time.monotonic() - start:.0f} s")
     restored = {d["id"]: d["name"] for d in api("POST", "/deployments/filter", {})}
     assert restored == deployments
     assert docker("exec", CONTROL, "ls", folder).split() == listed
+    # The replaced database is kept as it was: without the victim.
+    kept = set(psql("SELECT datname FROM pg_database").split()) - databases
+    assert len(kept) == 1 and re.fullmatch(r"prefect_before_restore_\d{8}t\d{6}z", min(kept)), kept
+    assert f"kept as {min(kept)}" in " ".join(restore.stdout.split())
+    ids = set(psql("SELECT id FROM deployment", min(kept)).split())
+    assert ids == set(deployments) - {victim}
 
     # backup.yml copies a scheduled dump to the controller, named like its own backups.
     copy = run_playbook("playbooks/backup.yml", str(LAB_INVENTORY), "-e", "backup_scheduled=latest")
@@ -433,10 +577,18 @@ def test_backup_and_restore_onto_a_fresh_control_host() -> None:
     result, _ = lab("up", workers=3, smoke=False)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert not runs & flow_run_ids()
-    restore = run_playbook(
-        "playbooks/restore.yml", str(LAB_INVENTORY), "-e", f"restore_file={dump}"
-    )
+    # "The newest" is this host's newest by the time in the name: a newer-named dump of
+    # another host is not taken (a name sort would take it).
+    other = dump.with_name("prefect-zz-old-control-20991231T235959Z.pgc")
+    other.write_bytes(b"not a dump")
+    try:
+        restore = run_playbook(
+            "playbooks/restore.yml", str(LAB_INVENTORY), "-e", "restore_confirm=true"
+        )
+    finally:
+        other.unlink()
     assert restore.returncode == 0, restore.stdout[-3000:]
+    assert f"Restored {dump} " in " ".join(restore.stdout.split()), restore.stdout[-3000:]
     figure(f"fresh control host + restore: {time.monotonic() - start:.0f} s")
     # The copy restored from is gone from the control host again.
     assert docker("exec", CONTROL, "ls", "-A", folder).strip() == ""
