@@ -181,6 +181,8 @@ cmd_up() {
   log "serving this checkout's HEAD ($(git rev-parse --short HEAD)) as http://$control/git/zoe-prefect.git (token: $credentials/git_token), branch main"
   "$VENV/bin/ansible-playbook" -i "$inventory" --vault-password-file "$vault_pass" lab/git_server.yml \
     -e "lab_git_bundle=$bundle"
+  log "the alert sinks the lab's Alertmanager delivers to: /var/lib/lab-alert-sink on $control"
+  "$VENV/bin/ansible-playbook" -i "$inventory" --vault-password-file "$vault_pass" lab/alert_sinks.yml
   log "converging: ansible-playbook site.yml -i $inventory"
   # shellcheck disable=SC2086
   "$VENV/bin/ansible-playbook" -i "$inventory" --vault-password-file "$vault_pass" site.yml ${ANSIBLE_ARGS:-}

@@ -335,6 +335,47 @@ BAD_INPUTS = [
         'zp-test-ctl: prefect_monitoring_listen_address is "8.8.8.8", a public address.',
     ),
     (
+        "alert-receiver-of-an-unknown-kind",
+        inventory(
+            host(),
+            prefect_monitoring=True,
+            prefect_monitoring_alert_receivers=[
+                {"name": "pager", "kind": "pigeon", "url": "https://hooks.example/p"},
+            ],
+        ),
+        "prefect_monitoring_alert_receivers: each needs a name (letters, digits and _.-, each"
+        " name once) and a kind of webhook, email or chat; webhook and chat need a url that is"
+        " http:// or https://, email a to. pager has an unknown kind.",
+    ),
+    (
+        "alert-webhook-not-http",
+        inventory(
+            host(),
+            prefect_monitoring=True,
+            prefect_monitoring_alert_receivers=[
+                {"name": "hook", "kind": "webhook", "url": "ftp://hooks.example/p"},
+            ],
+        ),
+        "hook has no http(s) url.",
+    ),
+    (
+        "alert-route-to-a-missing-receiver",
+        inventory(
+            host(),
+            prefect_monitoring=True,
+            prefect_monitoring_alert_receivers=[
+                {"name": "hook", "kind": "webhook", "url": "https://hooks.example/p"}
+            ],
+            prefect_monitoring_alert_routes=[{"receiver": "oncall", "severity": "critical"}],
+        ),
+        "prefect_monitoring_alert_routes name receivers that do not exist: oncall.",
+    ),
+    (
+        "alert-repeat-interval-zero",
+        inventory(host(), prefect_monitoring=True, prefect_monitoring_alert_repeat_interval="0s"),
+        "and the repeat and group intervals more than 0. Nothing was changed.",
+    ),
+    (
         "api-replicas-without-redis",
         scaled_out_inventory("prefect_api", "prefect_lb"),
         "prefect_api holds zp-test-api, so prefect_redis must hold one host, or three or more"

@@ -76,9 +76,9 @@ def changed_tasks(output: str, host: str) -> list[str]:
     return found
 
 
-def docker(*args: str, check: bool = True) -> str:
+def docker(*args: str, check: bool = True, input: str | None = None) -> str:  # noqa: A002
     return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, check=check, timeout=300
+        ["docker", *args], capture_output=True, text=True, check=check, timeout=300, input=input
     ).stdout.strip()
 
 

@@ -92,10 +92,13 @@ def test_prometheus_scrapes_every_target_up_with_the_fleets_numbers() -> None:
     # The API server's own metrics (/api/metrics, behind its basic auth).
     assert query('python_info{job="prefect_api"}') == {CONTROL: 1.0}
 
-    # The rules Prometheus loaded are the role's 11, healthy, and none is pending or firing
-    # on the healthy fleet (the server's windows pool, which no lab host serves, included).
+    # The rules Prometheus loaded are the role's 12 alerts and one worker series per lab worker
+    # (zoe_prefect_worker_host), healthy, and no alert is pending or firing on the healthy
+    # fleet (the server's windows pool, which no lab host serves, included).
     rules = [r for g in prometheus("/rules")["groups"] for r in g["rules"]]
-    assert len(rules) == 11
+    assert len([r for r in rules if r["type"] == "alerting"]) == 12
+    recorded = {r["labels"]["host"] for r in rules if r["type"] == "recording"}
+    assert recorded == {h for h in lab_hosts() if h != CONTROL}, recorded
     assert all(r["health"] == "ok" and r["lastEvaluation"] != "0001-01-01T00:00:00Z" for r in rules)
     assert prometheus("/alerts")["alerts"] == []
 
@@ -105,7 +108,7 @@ def test_monitoring_listens_on_the_private_address_only() -> None:
     on loopback only."""
     for host in lab_hosts("status=running"):
         listening = docker("exec", host, "ss", "-Htln")
-        ports = {"9100"} | ({"9090", "9423"} if host == CONTROL else set())
+        ports = {"9100"} | ({"9090", "9093", "9423"} if host == CONTROL else set())
         for port in ports:
             lines = [line for line in listening.splitlines() if f":{port} " in line]
             assert lines, f"{host}: nothing listens on {port}\n{listening}"
@@ -114,6 +117,8 @@ def test_monitoring_listens_on_the_private_address_only() -> None:
                 if port == "9423":
                     assert address.is_loopback, (host, line)
                     continue
+                if port == "9093" and address.is_loopback:
+                    continue  # Alertmanager: loopback too, for Prometheus and the drains
                 # The host's private address: not every interface, not loopback, not public.
                 assert address.is_private and not address.is_loopback, (host, line)
                 assert not address.is_unspecified, (host, line)
@@ -160,7 +165,7 @@ def test_monitoring_answers_nobody_without_the_password_and_workers_not_at_all()
     assert status(CONTROL, node, user, password) == "200"
     # From a worker: the control host's monitoring ports are closed to it, the right password
     # or not, and the exporter listens on the control host's loopback only.
-    for port in ("9090", "9100", "9423"):
+    for port in ("9090", "9093", "9100", "9423"):
         found = status(worker, f"http://{control_ip}:{port}/metrics", user, password)
         assert found == "refused", (port, found)
     assert status(f"{LAB}-worker-2", node, user, password) == "refused"
