@@ -67,6 +67,10 @@ def test_sh_and_the_scripts_reader_read_every_value_back(tmp_path: Path) -> None
         assert done.stdout == value, name
 
 
+# A Fernet key (32 bytes, URL-safe base64), as prefect_server_encryption_key takes.
+KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+
 @pytest.mark.containers
 @pytest.mark.usefixtures("hosts")
 def test_systemd_reads_the_roles_settings_files_back(tmp_path: Path) -> None:
@@ -86,6 +90,11 @@ def test_systemd_reads_the_roles_settings_files_back(tmp_path: Path) -> None:
         "prefect_server_env": VALUES,
         "prefect_api_auth_enabled": True,
         "_prefect_api_auth_string": auth,
+        # What server.env holds is the role's own expression (vars/main.yml).
+        "_prefect_server_settings": yaml.safe_load(
+            (ROOT / "roles" / "prefect_server" / "vars" / "main.yml").read_text()
+        )["_prefect_server_settings"],
+        "_prefect_server_encryption_key": KEY,
     }
     templates = {
         "worker": ROOT / "roles" / "prefect_worker" / "templates" / "worker.env.j2",
@@ -127,6 +136,7 @@ def test_systemd_reads_the_roles_settings_files_back(tmp_path: Path) -> None:
         for key, value in VALUES.items():
             assert seen.get(key) == value, (name, key, seen.get(key))
     assert seen["PREFECT_SERVER_API_AUTH_STRING"] == auth
+    assert seen["PREFECT_SERVER_ENCRYPTION_KEY"] == KEY
 
 
 hosts = test_preflight.hosts
