@@ -34,14 +34,16 @@ def test_make_lab_from_nothing_ends_with_a_completed_smoke_run() -> None:
 
 def test_make_lab_again_with_a_third_worker_changes_and_restarts_nothing_else() -> None:
     """The second `make lab`, with one more worker: the hosts it had already converged report
-    changed=0 (the re-run's idempotence) and none of their services restarted. The one change
-    on the control host is Prometheus's file of node-exporter targets, which gains the new
-    host (Prometheus rereads it by itself)."""
+    changed=0 (the re-run's idempotence) and none of their services restarted. The changes on
+    the control host are Prometheus's file of node-exporter targets, which gains the new host
+    (Prometheus rereads it by itself), and the inventory's workers as recording rules, which
+    gain its worker (Prometheus is reloaded for them, not restarted)."""
     units = {
         (CONTROL, "prefect-server.service"),
         (CONTROL, "postgresql@15-main.service"),
         (CONTROL, "prometheus.service"),
         (CONTROL, "prefect-exporter.service"),
+        (CONTROL, "prometheus-alertmanager.service"),
         (f"{LAB}-worker-1", "prefect-worker@linux.service"),
         (f"{LAB}-worker-2", "prefect-worker@linux.service"),
     }
@@ -53,9 +55,11 @@ def test_make_lab_again_with_a_third_worker_changes_and_restarts_nothing_else() 
     assert recap[f"{LAB}-worker-3"][0] > 0
     converged = (CONTROL, f"{LAB}-worker-1", f"{LAB}-worker-2")
     assert all(recap[h] == (0, 0, 0) for h in converged[1:]), recap
-    assert recap[CONTROL] == (1, 0, 0), recap
+    assert recap[CONTROL] == (3, 0, 0), recap
     assert changed_tasks(out.rsplit("PLAY [Check the inventory", 1)[-1], CONTROL) == [
-        "zoe.prefect.prefect_monitoring : Write the scrape targets from the inventory"
+        "zoe.prefect.prefect_monitoring : Write the scrape targets from the inventory",
+        "zoe.prefect.prefect_monitoring : Write the inventory's workers as recording rules",
+        "zoe.prefect.prefect_monitoring : Make Prometheus read them",
     ]
     assert f"{LAB}-worker-3:9100" in docker(
         "exec", CONTROL, "cat", "/etc/prometheus/zoe-prefect/targets/node.yml"
