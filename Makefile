@@ -10,8 +10,8 @@ LAB_LINUX_WORKERS ?= 2
 # runs when there is a Windows host to run it against (ZP_WINDOWS_HOST, docs/windows.md);
 # without one, the lab tests check what it would (a Windows host that does not answer fails
 # alone, the Linux hosts converge with the Windows pool). `make molecule` runs every scenario.
-SCENARIOS ?= postgresql prefect_server prefect_worker ha $(if $(ZP_WINDOWS_HOST),windows)
-MOLECULE_SCENARIOS ?= postgresql prefect_server prefect_worker windows ha
+SCENARIOS ?= postgresql prefect_server prefect_worker database ha $(if $(ZP_WINDOWS_HOST),windows)
+MOLECULE_SCENARIOS ?= postgresql prefect_server prefect_worker database windows ha
 
 # Host packages: the hash-locked locks (make lock) and the wheelhouses built from them.
 LOCK_DIR ?= roles/prefect/files/locks

@@ -130,6 +130,14 @@ def services_on(*names: str, groups: tuple[str, ...]) -> dict:
     return inv
 
 
+def database_on_a_worker() -> dict:
+    """Three database hosts, one of which is also a Linux worker."""
+    inv = scaled_out_inventory("prefect_database", "prefect_database")
+    inv["all"]["children"]["prefect_workers"]["children"]["linux_workers"]["hosts"] = worker()
+    inv["all"]["children"]["prefect_database"]["hosts"] |= worker()
+    return inv
+
+
 def controller_with_become() -> dict:
     inv = inventory(host())
     inv["all"]["hosts"] = {
@@ -388,6 +396,19 @@ BAD_INPUTS = [
         "prefect_redis must hold one host, or three or more for Redis Sentinel (the API replicas"
         " and the background services exchange events through it, and a failover needs a"
         " majority of the Sentinels); it holds 2: zp-test-redis, zp-test-redis-2",
+    ),
+    (
+        # etcd needs a majority to elect a primary: two members would survive no loss.
+        "two-database-hosts",
+        scaled_out_inventory("prefect_database", "prefect_database"),
+        "The prefect_database group needs three or more hosts of its own (an etcd majority must"
+        " survive the loss of one), and has 2 (zp-test-database, zp-test-database-2)",
+    ),
+    (
+        "database-host-also-a-worker",
+        database_on_a_worker(),
+        "these are also in another group: zp-test-worker (flow code on a worker, or a Prefect"
+        " server, beside the database would share its host)",
     ),
     (
         "api-replicas-without-a-load-balancer",
