@@ -52,6 +52,7 @@ print(
             "failures": failures,
             "longest_gap": round(longest_gap, 1),
             "acknowledged": acknowledged,
+            "last_ok_at": round(last_ok - start, 1),
             "seconds": round(time.monotonic() - start, 1),
         }
     )
