@@ -10,7 +10,11 @@ complete, mode 0600. Then the folder keeps, of the dumps this script names
   - the newest dump of each of the last KEEP_WEEKLY ISO weeks that have one;
 and deletes the others. Files with other names are never touched.
 
+With --primary-only (the database hosts of role patroni, where every host has the timer) a
+host whose PostgreSQL is in recovery (a replica) dumps nothing: the primary's timer does.
+
 usage: zoe-prefect-db-backup --dir DIR --database NAME --port PORT --keep-daily N --keep-weekly M
+                             [--primary-only]
        zoe-prefect-db-backup --dir DIR --keep-daily N --keep-weekly M --prune-only
 """
 
@@ -74,6 +78,16 @@ def dump(folder: Path, database: str, port: str) -> Path:
     return target
 
 
+def in_recovery(database: str, port: str) -> bool:
+    answer = subprocess.run(
+        ["psql", "-XAt", f"--port={port}", "-c", "select pg_is_in_recovery()", database],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return answer.stdout.strip() == "t"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, required=True)
@@ -82,9 +96,13 @@ def main() -> int:
     parser.add_argument("--keep-daily", type=int, required=True)
     parser.add_argument("--keep-weekly", type=int, required=True)
     parser.add_argument("--prune-only", action="store_true")
+    parser.add_argument("--primary-only", action="store_true")
     args = parser.parse_args()
     if args.keep_daily < 1 or args.keep_weekly < 0:
         parser.error("keep at least 1 daily dump and 0 or more weekly ones")
+    if args.primary_only and not args.prune_only and in_recovery(args.database, args.port):
+        print("this host is a replica: the primary's timer dumps")
+        return 0
     if not args.prune_only:
         made = dump(args.dir, args.database, args.port)
         print(f"dumped {args.database} to {made} ({made.stat().st_size} bytes)")
