@@ -27,7 +27,7 @@ export VENV LAB_LINUX_WORKERS
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: help venv lab lab-down lab-env lab-ha lab-ha-down check check-parts test test-lab lint yamllint ansible-lint ruff syntax pytest pytest-unit molecule clean lock lock-check wheelhouse bench bench-ha collection docs docs-check changelog
+.PHONY: help venv lab lab-down lab-env lab-ha lab-ha-down check check-parts test test-ready test-lab lint yamllint ansible-lint ruff syntax pytest pytest-unit molecule clean lock lock-check wheelhouse bench bench-ha collection docs docs-check changelog
 
 help:
 	@echo "make lab        start the lab fleet on this machine (LAB_LINUX_WORKERS=$(LAB_LINUX_WORKERS))"
@@ -79,12 +79,17 @@ check: venv
 
 check-parts: yamllint ruff lock-check docs-check syntax collection
 
-# make check, then the container tests in two lanes run at once (scripts/test-lanes.sh: the lab
-# tests with some scenarios, the preflight cases with the others; TEST_LANES=serial for one
-# after the other). make check beside the lanes made the pytest harness's server miss its start
-# timeout under the load.
-test: check
+# make check, with what the container tests need made ready beside it (scripts/test-ready.sh:
+# Docker, the base image, the Linux wheelhouses; mostly downloads), then the container tests in
+# two lanes run at once (scripts/test-lanes.sh: the lab tests with some scenarios, the preflight
+# cases with the others; TEST_LANES=serial for one after the other). make check beside the
+# lanes made the pytest harness's server miss its start timeout under the load.
+test: venv
+	$(MAKE) --no-print-directory -j2 --output-sync=target check test-ready
 	scripts/test-lanes.sh $(SCENARIOS)
+
+test-ready: venv
+	scripts/test-ready.sh
 
 lint: venv yamllint ansible-lint ruff lock-check
 

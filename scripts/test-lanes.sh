@@ -4,7 +4,7 @@
 # coming due, a download) rather than computing, and the two lanes together keep both cores of
 # this kind of machine busy.
 #   lane "lab":   the lab tests (tests/lab), which drive one lab from `make lab` to a restore,
-#                 then the scenarios of LAB_LANE_SCENARIOS (default: database);
+#                 then the scenarios of LAB_LANE_SCENARIOS (default: database postgresql);
 #   lane "roles": pytest's cases that need containers (the preflight cases, two at a time while
 #                 the lab lane waits for its first downloads and boots), then the other
 #                 molecule scenarios.
@@ -55,7 +55,7 @@ build_image || exit 1
 
 # Which scenarios run in which lane, after the lane's pytest: the two lanes take about the same
 # time on 2 cores (docs/testing.md). A scenario named in neither list runs in lane roles.
-lab_lane=" ${LAB_LANE_SCENARIOS-database} "
+lab_lane=" ${LAB_LANE_SCENARIOS-database postgresql} "
 lab_scenarios=() roles_scenarios=()
 for scenario in "$@"; do
   if [[ $lab_lane == *" $scenario "* ]]; then
