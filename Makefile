@@ -27,7 +27,7 @@ export VENV LAB_LINUX_WORKERS
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: help venv lab lab-down lab-env lab-ha lab-ha-down check check-parts test test-ready test-lab lint yamllint ansible-lint ruff syntax pytest pytest-unit molecule clean lock lock-check wheelhouse bench bench-ha collection docs docs-check changelog
+.PHONY: help venv lab lab-down lab-env lab-ha lab-ha-down check check-parts test test-ready test-lab lint yamllint ansible-lint ruff syntax pytest pytest-unit molecule clean lock lock-check wheelhouse bench bench-ha bench-db collection docs docs-check changelog
 
 help:
 	@echo "make lab        start the lab fleet on this machine (LAB_LINUX_WORKERS=$(LAB_LINUX_WORKERS))"
@@ -42,6 +42,7 @@ help:
 	@echo "make lock       lock the hosts' packages again (LOCK_DIR, REQUIREMENTS='prefect==... ...')"
 	@echo "make bench      the lab's figures beside their floors (docs/data/bench.json)"
 	@echo "make bench-ha   API reads/s with 2 replicas against 1 on molecule/ha (docs/data/bench_ha.json)"
+	@echo "make bench-db   failover figures and the cost of synchronous commits (docs/data/bench_db.json)"
 	@echo "make wheelhouse build every kind of host's wheelhouse into $(WHEELHOUSE_DIR)"
 
 venv: $(VENV)/.installed
@@ -160,6 +161,12 @@ bench: venv
 # first when they are not up, and left up). BENCH_HA_ROUNDS, BENCH_HA_REQUESTS.
 bench-ha: venv
 	$(PY) scripts/bench_ha.py
+
+# The replicated database on fresh molecule/database hosts: its faults' figures (failover,
+# write gaps, rejoin) beside the ttl, and a commit's cost with synchronous replication beside
+# the primary's alone; written to docs/data/bench_db.json. BENCH_DB_ROUNDS, BENCH_DB_SECONDS.
+bench-db: venv
+	$(PY) scripts/bench_db.py
 
 molecule: venv
 	scripts/molecule.sh $(MOLECULE_SCENARIOS)

@@ -1,5 +1,6 @@
 """Write (or check) docs/performance.md from the benchmarks' JSON: docs/data/bench.json
-(`make bench`) and docs/data/bench_ha.json (`make bench-ha`). Nobody edits the page's numbers
+(`make bench`), docs/data/bench_ha.json (`make bench-ha`) and docs/data/bench_db.json
+(`make bench-db`). Nobody edits the page's numbers
 by hand: run the benchmarks, then `make docs`, and commit the JSON with the page.
 
 The sizing table at the end is fitted to what `make bench` measures: the CPU one more polling
@@ -94,6 +95,60 @@ def ha_section(ha: dict) -> list[str]:
             "",
         ]
     return lines
+
+
+def db_section(db: dict) -> list[str]:
+    settings = db["settings"]
+    ttl = settings["ttl"]
+    killed, cut, etcd = db["primary_killed"], db["primary_cut_off"], db["etcd_member_lost"]
+    cost = db["commit_latency"]
+
+    def row(figure: str, seconds: float) -> str:
+        return f"| {figure} | {number(seconds)} s | {ttl} s | {seconds / ttl:.2f}x |"
+
+    return [
+        "## The replicated database (`make bench-db`)",
+        "",
+        f"Measured by {source(db, 'make bench-db')}: molecule/database's hosts (three database",
+        f"hosts under Patroni, ttl {ttl} s, loop_wait {settings['loop_wait']} s, retry_timeout",
+        f"{settings['retry_timeout']} s), under a client that writes through the API every 0.2 s.",
+        "A failover waits out the leader key's ttl by design, so the times stand beside it.",
+        "",
+        "| figure | value | ttl | ratio |",
+        "| --- | ---: | ---: | ---: |",
+        row("primary's host killed: a new primary", killed["elected_s"]),
+        row(
+            "primary's host killed: longest gap between acknowledged writes",
+            killed["longest_gap_s"],
+        ),
+        row("primary's host killed: back as a replica after its restart", killed["rejoined_s"]),
+        row("primary cut off its network: a new primary", cut["elected_s"]),
+        row(
+            "primary cut off: first write through the API, the host still cut off",
+            cut["first_write_s"],
+        ),
+        row("primary cut off: back as a replica after its network returned", cut["rejoined_s"]),
+        "",
+        f"Writes that failed: {killed['failed']} of {killed['writes']} while the primary's host",
+        f"was killed (the flow run in flight: {killed['run_state']}), {cut['failed']} of",
+        f"{cut['writes']} while it was cut off ({cut['rounds_with_two_primaries']} of",
+        f"{cut['rounds_sampled']} sampled rounds with two primaries), {etcd['failed']} of",
+        f"{etcd['writes']} with an etcd member stopped (longest gap",
+        f"{number(etcd['longest_gap_s'])} s).",
+        "",
+        "What synchronous replication costs a commit (pgbench on the primary, one client, the",
+        f"median of {len(cost['rounds'])} rounds of {cost['seconds']} s per setting, alternating):",
+        "",
+        "| `synchronous_commit` | latency | ratio |",
+        "| --- | ---: | ---: |",
+        f"| `local` (the primary alone: the floor) | {number(cost['local_ms'])} ms | 1.00x |",
+        f"| `on` (the default: a standby has it too) | {number(cost['on_ms'])} ms"
+        f" | {cost['ratio']:.2f}x |",
+        "",
+        "The standbys are containers on the same machine: a real network adds its round trip to",
+        "each synchronous commit.",
+        "",
+    ]
 
 
 def sizing_section(bench: dict, ha: dict | None) -> list[str]:
@@ -199,9 +254,9 @@ def render() -> str:
         "",
         "<!-- Written by scripts/perf_docs.py (make docs) from docs/data/*.json; do not edit. -->",
         "",
-        "The current figures only: `make bench` and `make bench-ha` write the JSON in",
-        "`docs/data/`, `make docs` writes this page from it, and `make check` fails when the page",
-        "and the JSON differ. Earlier runs are in git's history and in the CHANGELOG.",
+        "The current figures only: `make bench`, `make bench-ha` and `make bench-db` write the",
+        "JSON in `docs/data/`, `make docs` writes this page from it, and `make check` fails when",
+        "the page and the JSON differ. Earlier runs are in git's history and in the CHANGELOG.",
         "",
     ]
     if bench:
@@ -212,6 +267,14 @@ def render() -> str:
         lines += ha_section(ha)
     else:
         lines += ["`make bench-ha` has not been run: no scaled-out figures yet.", ""]
+    db = load("bench_db.json")
+    if db:
+        lines += db_section(db)
+    else:
+        lines += [
+            "`make bench-db` has not been run: no figures of the replicated database yet.",
+            "",
+        ]
     if bench:
         lines += sizing_section(bench, ha)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -79,3 +79,29 @@ def test_without_figures_the_page_says_so(data: Path) -> None:
     page = perf_docs.render()
     assert "`make bench` has not been run" in page
     assert "`make bench-ha` has not been run" in page
+    assert "`make bench-db` has not been run" in page
+
+
+DB = {
+    "date": "2026-01-03", "commit": "def5678", "machine": {"cores": 2, "memory_gib": 24},
+    "settings": {"ttl": 30, "loop_wait": 10, "retry_timeout": 10},
+    "etcd_member_lost": {"writes": 90, "failed": 0, "longest_gap_s": 0.3},
+    "primary_killed": {"elected_s": 27.0, "longest_gap_s": 30.0, "writes": 170, "failed": 82,
+                       "run_state": "COMPLETED", "rejoined_s": 6.0},
+    "primary_cut_off": {"elected_s": 33.0, "first_write_s": 36.0, "longest_gap_s": 34.0,
+                        "writes": 228, "failed": 96, "rounds_sampled": 139,
+                        "rounds_with_two_primaries": 0, "rejoined_s": 4.5},
+    "commit_latency": {"local_ms": 1.6, "on_ms": 2.4, "ratio": 1.5, "seconds": 8,
+                       "rounds": [{"local_ms": 1.6, "on_ms": 2.4}] * 3},
+}  # fmt: skip
+
+
+def test_the_database_figures_stand_beside_the_ttl_and_the_local_commit(data: Path) -> None:
+    (data / "bench_db.json").write_text(json.dumps(DB))
+    page = perf_docs.render()
+    assert "| primary's host killed: a new primary | 27 s | 30 s | 0.90x |" in page
+    assert "| primary cut off: first write through the API, the host still cut off | 36 s" in page
+    assert "| `on` (the default: a standby has it too) | 2.4 ms | 1.50x |" in page
+    assert "82 of 170 while the primary's host" in " ".join(page.split())
+    assert "0 of 139 sampled rounds with two primaries" in " ".join(page.split())
+    assert "def5678 on 2026-01-03, 2 cores, 24 GiB" in page
