@@ -89,6 +89,7 @@ def test_systemd_reads_the_roles_settings_files_back(tmp_path: Path) -> None:
         "_prefect_server_docket_environment": {},
         "_prefect_database_hosts": [],
         "_prefect_server_database_tls_environment": {},
+        "_prefect_server_database_tls": False,
         "prefect_server_env": VALUES,
         "prefect_api_auth_enabled": True,
         "_prefect_api_auth_string": auth,
